@@ -1,0 +1,97 @@
+# clinops: `make help` lists every target.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+UV_VERSION := 0.13.9
+APT_PACKAGES := redis-server prometheus postgresql maven openjdk-17-jre-headless git ca-certificates
+GO_MIN := 1.24
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := python3.11
+export UV_FROZEN := 1
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --no-sync
+DEVSTACK := $(RUN) python -m clinops_common.devstack
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List every target with what it does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: setup
+setup: ## Install everything on a fresh Debian 12 machine (idempotent; a second run takes seconds)
+	@echo "==> [1/4] system packages: $(APT_PACKAGES)"
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "    installing:" $$missing; \
+		$(SUDO) apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "    all present"; fi
+	@v=$$(go env GOVERSION 2>/dev/null | sed 's/^go//'); \
+	if [ -z "$$v" ] || [ "$$(printf '%s\n' "$(GO_MIN)" "$$v" | sort -V | head -1)" != "$(GO_MIN)" ]; then \
+		echo "Go $(GO_MIN) or newer is required on PATH (found: $${v:-none})"; exit 1; fi
+	@echo "==> [2/4] uv $(UV_VERSION)"
+	@if ! $(UV) --version 2>/dev/null | grep -q "$(UV_VERSION)"; then \
+		python3.11 -m pip install --quiet --user --disable-pip-version-check "uv==$(UV_VERSION)"; fi
+	@$(UV) --version
+	@echo "==> [3/4] Python environment from uv.lock (.venv)"
+	@$(UV) sync --frozen --all-packages
+	@echo "==> [4/4] pinned infrastructure (Kafka, MinIO, Spark s3a jars)"
+	@$(DEVSTACK) tools
+	@echo "==> setup complete"
+
+.PHONY: up
+up: ## Start the local stack on loopback (Kafka, MinIO, Redis, PostgreSQL, MLflow, Prometheus)
+	@$(DEVSTACK) up
+
+.PHONY: down
+down: ## Stop exactly what `make up` started
+	@$(DEVSTACK) down
+
+.PHONY: status
+status: ## One line per component: healthy or not, and its URL
+	@$(DEVSTACK) status
+
+.PHONY: logs
+logs: ## Show the end of each component's log (C=kafka for one)
+	@$(DEVSTACK) logs $(C)
+
+.PHONY: env
+env: ## Print `export CLINOPS_*=...` for the local stack (eval "$$(make env)")
+	@$(DEVSTACK) env
+
+.PHONY: demo
+demo: ## Set up if needed, start the stack and run the pipeline on generated data, saying what it did
+	@[ -x .venv/bin/python ] || $(MAKE) setup
+	@$(DEVSTACK) up
+	@echo "==> smoke path through every component"
+	@$(DEVSTACK) smoke
+
+.PHONY: test
+test: ## Run every test (unit and integration; starts its own servers on free ports)
+	@$(RUN) pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: ## Run the fast unit tests only (no servers)
+	@$(RUN) pytest -m unit $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: ## Run the integration tests only (real servers)
+	@$(RUN) pytest -m integration $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: ## ruff (lint and format check) and mypy
+	@$(RUN) ruff check .
+	@$(RUN) ruff format --check .
+	@$(RUN) mypy
+
+.PHONY: format
+format: ## Format and auto-fix with ruff
+	@$(RUN) ruff format .
+	@$(RUN) ruff check --fix .
+
+.PHONY: clean
+clean: down ## Stop the stack and delete its data (.local/)
+	rm -rf .local

@@ -1,0 +1,1 @@
+"""Shared settings, event schemas, storage clients and feature definitions for clinops."""

@@ -1,0 +1,71 @@
+"""The command-line skeleton every service shares: ``python -m clinops_<service> --help``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+
+from clinops_common.devstack import probes
+from clinops_common.settings import Connections
+from clinops_common.storage import s3_client
+
+Dependency = Literal["kafka", "s3", "redis", "postgres", "mlflow"]
+
+
+def _s3_ok(c: Connections) -> bool:
+    try:
+        s3_client(c).head_bucket(Bucket=c.lake_bucket)
+    except (BotoCoreError, ClientError):
+        return False
+    return True
+
+
+CHECKS: dict[Dependency, tuple[Callable[[Connections], bool], Callable[[Connections], str]]] = {
+    "kafka": (
+        lambda c: probes.kafka_ready(c.kafka_bootstrap_servers),
+        lambda c: c.kafka_bootstrap_servers,
+    ),
+    "s3": (_s3_ok, lambda c: f"{c.s3_endpoint_url}/{c.lake_bucket}"),
+    "redis": (
+        lambda c: probes.redis_ready(c.redis_url.get_secret_value()),
+        lambda _c: "CLINOPS_REDIS_URL",
+    ),
+    "postgres": (
+        lambda c: probes.postgres_ready(c.database_url.get_secret_value()),
+        lambda _c: "CLINOPS_DATABASE_URL",
+    ),
+    "mlflow": (
+        lambda c: probes.http_ok(f"{c.mlflow_tracking_uri}/health"),
+        lambda c: c.mlflow_tracking_uri,
+    ),
+}
+
+
+def service_app(name: str, summary: str, needs: list[Dependency]) -> typer.Typer:
+    """A Typer app for a service, with ``check``: can it reach what it depends on?"""
+    app = typer.Typer(help=summary, no_args_is_help=True, add_completion=False)
+    console = Console()
+
+    @app.callback()
+    def main() -> None:
+        """Settings come from CLINOPS_* environment variables (`make env` prints the local stack's)."""
+
+    @app.command()
+    def check() -> None:
+        """Check that this service reaches each system it needs (configured by CLINOPS_* variables)."""
+        conns = Connections()
+        ok = True
+        for dep in needs:
+            probe, where = CHECKS[dep]
+            reachable = probe(conns)
+            ok &= reachable
+            console.print(f"{dep:<9} {'[green]ok[/]' if reachable else '[red]unreachable[/]'}  {where(conns)}")
+        if not ok:
+            raise typer.Exit(1)
+
+    app.info.name = name
+    return app

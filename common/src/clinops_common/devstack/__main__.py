@@ -1,0 +1,142 @@
+"""``python -m clinops_common.devstack``: build the pinned infrastructure and run the local stack."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from clinops_common.devstack import components as comps
+from clinops_common.devstack import supervisor, toolchain
+from clinops_common.settings import StackSettings
+
+app = typer.Typer(
+    help="The local clinops stack: Kafka, MinIO, Redis, PostgreSQL, MLflow and Prometheus on loopback.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+Names = Annotated[list[str] | None, typer.Argument(help=f"Components (default: all of {list(comps.BUILDERS)}).")]
+
+
+def _say(msg: str) -> None:
+    console.print(f"  {msg}")
+
+
+@app.command()
+def tools() -> None:
+    """Build the pinned infrastructure (Kafka, MinIO, Spark s3a jars) into the cache, if missing."""
+    s = StackSettings()
+    console.print(f"[bold]Pinned infrastructure[/] in {s.cache}")
+    for i, tool in enumerate(toolchain.TOOLS, 1):
+        label = f"[{i}/{len(toolchain.TOOLS)}] {tool.name} {tool.version}"
+        if tool.ready(s.cache):
+            console.print(f"  {label}: cached")
+            continue
+        t0 = time.monotonic()
+        with console.status(f"  {label}: building (first time only)..."):
+            try:
+                tool.ensure(s.cache)
+            except toolchain.ToolError as err:
+                console.print(f"[red]  {label}: failed[/]\n{err}")
+                raise typer.Exit(1) from err
+        console.print(f"  {label}: built in {time.monotonic() - t0:.0f}s")
+
+
+@app.command()
+def up(names: Names = None) -> None:
+    """Start the stack (or the named components) and wait until each is ready. Safe to repeat."""
+    s = StackSettings()
+    console.print(f"[bold]Starting the local stack[/] (data in {s.home})")
+    try:
+        for comp in comps.components(s, names):
+            supervisor.start(s, comp, _say)
+    except (supervisor.StartError, toolchain.ToolError, ValueError) as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(1) from err
+    _print_status(s, names)
+
+
+@app.command()
+def down(names: Names = None) -> None:
+    """Stop exactly the processes `up` started (dependants first)."""
+    s = StackSettings()
+    for comp in reversed(comps.components(s, names)):
+        supervisor.stop(s, comp.name, _say)
+
+
+@app.command()
+def status(names: Names = None) -> None:
+    """One line per component: healthy, unhealthy or stopped, with its URL. Exit 1 unless all healthy."""
+    if not _print_status(StackSettings(), names):
+        raise typer.Exit(1)
+
+
+def _print_status(s: StackSettings, names: list[str] | None) -> bool:
+    table = Table("component", "state", "url", "pid", box=None)
+    all_ok = True
+    for comp in comps.components(s, names):
+        st = supervisor.status(s, comp)
+        all_ok &= st.healthy
+        colour = {"healthy": "green", "unhealthy": "red", "stopped": "yellow"}[st.state]
+        table.add_row(st.name, f"[{colour}]{st.state}[/]", st.url, str(st.pid or "-"))
+    console.print(table)
+    console.print(f"data and logs: {s.home} (`make logs` shows the ends of the logs)")
+    return all_ok
+
+
+@app.command()
+def logs(
+    names: Names = None,
+    lines: Annotated[int, typer.Option("--lines", "-n", help="Lines per component.")] = 20,
+) -> None:
+    """Print the end of each component's log."""
+    s = StackSettings()
+    for comp in comps.components(s, names):
+        path = supervisor.log_path(s, comp.name)
+        console.rule(f"{comp.name} ({path})")
+        text = path.read_text(errors="replace") if path.exists() else "(no log yet)\n"
+        sys.stdout.write("\n".join(text.splitlines()[-lines:]) + "\n")
+
+
+@app.command()
+def smoke() -> None:
+    """Round-trip real data through every component of the running stack and say what happened."""
+    import tempfile
+    from pathlib import Path
+
+    from clinops_common.devstack import smoke as checks
+
+    s = StackSettings()
+    conns = s.connections()
+    with tempfile.TemporaryDirectory(prefix="clinops-smoke-") as tmp:
+        steps: list[Callable[[], checks.Result]] = [
+            lambda: checks.kafka_roundtrip(conns),
+            lambda: checks.s3_roundtrip(conns),
+            lambda: checks.spark_s3a_roundtrip(conns),
+            lambda: checks.redis_roundtrip(conns),
+            lambda: checks.postgres_migrate(conns),
+            lambda: checks.mlflow_run(conns, Path(tmp)),
+            lambda: checks.prometheus_scrape(s.url(s.ports.prometheus), comps.prometheus_targets_dir(s)),
+        ]
+        for step in steps:
+            t0 = time.monotonic()
+            result = step()
+            console.print(f"  [green]ok[/] {result.component:<10} {result.summary} ({time.monotonic() - t0:.1f}s)")
+
+
+@app.command()
+def env() -> None:
+    """Print `export CLINOPS_*=...` lines that point clients at the local stack (contains dev secrets)."""
+    for key, value in StackSettings().connections().as_env().items():
+        sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
+
+
+if __name__ == "__main__":
+    app()

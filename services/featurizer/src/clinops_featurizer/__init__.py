@@ -1,0 +1,1 @@
+"""clinops featurizer service."""

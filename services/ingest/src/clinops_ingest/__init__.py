@@ -1,0 +1,1 @@
+"""clinops ingest service."""

@@ -1,0 +1,1 @@
+"""clinops scorer service."""

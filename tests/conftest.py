@@ -1,0 +1,119 @@
+"""Test harness: real servers, started on demand, on free loopback ports in a temporary folder.
+
+Tests under ``tests/unit`` are marked ``unit`` and need no server. Tests under ``tests/integration``
+are marked ``integration`` and ask for components through fixtures (``kafka``, ``s3``, ``redis_url``,
+``database_url``, ``mlflow_url``, ``prometheus``); only the components some selected test needs
+are started, once per session, with the same definitions `make up` uses.
+
+Set ``CLINOPS_TEST_STACK=reuse`` to run against the stack `make up` started instead (it must be
+healthy).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import port_for
+import pytest
+
+from clinops_common.devstack import components as comps
+from clinops_common.devstack import supervisor
+from clinops_common.settings import Connections, Ports, StackSettings
+
+REUSE = os.environ.get("CLINOPS_TEST_STACK", "") == "reuse"
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        kind = Path(item.path).relative_to(TESTS).parts[0]
+        if kind in ("unit", "integration"):
+            item.add_marker(getattr(pytest.mark, kind))
+
+
+class TestStack:
+    """The components started for this session; ``ensure`` starts one (and what it needs) once."""
+
+    def __init__(self, settings: StackSettings, reuse: bool) -> None:
+        self.settings = settings
+        self.reuse = reuse
+        self.started: list[str] = []
+
+    def ensure(self, name: str) -> Connections:
+        comp = comps.BUILDERS[name](self.settings)
+        for dep in comp.after:
+            self.ensure(dep)
+        if self.reuse:
+            if not supervisor.status(self.settings, comp).healthy:
+                pytest.fail(f"CLINOPS_TEST_STACK=reuse but {name} is not healthy: run `make up`")
+        elif name not in self.started:
+            supervisor.start(self.settings, comp, say=lambda _msg: None)
+            self.started.append(name)
+        return self.settings.connections()
+
+    def stop_all(self) -> None:
+        for name in reversed(self.started):
+            supervisor.stop(self.settings, name, say=lambda _msg: None)
+
+
+def _free_ports() -> Ports:
+    chosen: set[int] = set()
+    values: dict[str, int] = {}
+    for name in Ports.model_fields:
+        port = port_for.select_random(exclude_ports=chosen)
+        chosen.add(port)
+        values[name] = port
+    return Ports(**values)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[TestStack]:
+    if REUSE:
+        yield TestStack(StackSettings(), reuse=True)
+        return
+    home = Path(tempfile.mkdtemp(prefix="clinops-test-stack-"))
+    home.chmod(0o755)  # the postgres account must reach its data folder when tests run as root
+    settings = StackSettings(home=home, ports=_free_ports(), scrape_interval="1s", start_timeout_s=180)
+    test_stack = TestStack(settings, reuse=False)
+    try:
+        yield test_stack
+    finally:
+        test_stack.stop_all()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka(stack: TestStack) -> Connections:
+    return stack.ensure("kafka")
+
+
+@pytest.fixture(scope="session")
+def s3(stack: TestStack) -> Connections:
+    return stack.ensure("minio")
+
+
+@pytest.fixture(scope="session")
+def redis_url(stack: TestStack) -> str:
+    return stack.ensure("redis").redis_url.get_secret_value()
+
+
+@pytest.fixture(scope="session")
+def database_url(stack: TestStack) -> str:
+    return stack.ensure("postgres").database_url.get_secret_value()
+
+
+@pytest.fixture(scope="session")
+def mlflow_url(stack: TestStack) -> str:
+    return stack.ensure("mlflow").mlflow_tracking_uri
+
+
+@pytest.fixture(scope="session")
+def prometheus(stack: TestStack) -> tuple[str, Path]:
+    """The Prometheus URL and the folder where a test registers scrape targets."""
+    stack.ensure("prometheus")
+    s = stack.settings
+    return s.url(s.ports.prometheus), comps.prometheus_targets_dir(s)
