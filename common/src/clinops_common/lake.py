@@ -1,0 +1,106 @@
+"""The lake's layout: where each layer lives and the columns of every silver table.
+
+This is the contract between the stages: ingest writes bronze, the processor turns bronze into
+silver (and quarantine), the featurizer reads silver. Paths are ``s3a://`` URIs for Spark; use
+``key(...)`` for the same location as an S3 object key.
+
+Layers (all under ``s3://<lake bucket>/``):
+
+- ``bronze/<topic>/date=YYYY-MM-DD/hour=HH/<partition>-<first offset>-<last offset>.ndjson``:
+  raw events as received, immutable, 90 days;
+- ``deadletter/<topic>/date=YYYY-MM-DD/hour=HH/...``: messages that failed parsing or schema
+  validation, each with its reason, partition and offset;
+- ``silver/<table>/date=YYYY-MM-DD/``: Parquet, one partition per event date, 2 years;
+- ``silver/quarantine/date=YYYY-MM-DD/``: rows that broke a validation rule, with the rule;
+- ``batch/<table>/``: the stroke cohort's five source tables;
+- ``features/offline/...``: the offline feature store.
+
+Timestamps are UTC. ``event_time`` is when it happened; ``ingested_at`` is when clinops first
+wrote it (the created timestamp of the point-in-time leakage guard).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+Topic = Literal["vitals", "labs", "medications", "admissions", "outcomes"]
+TOPICS: tuple[Topic, ...] = ("vitals", "labs", "medications", "admissions", "outcomes")
+
+SilverTable = Literal["measurements", "medications", "admissions", "outcomes", "quarantine"]
+BatchTable = Literal["demographics", "clinical_measurements", "hospital_admin", "lifestyle", "conditions"]
+BATCH_TABLES: tuple[BatchTable, ...] = (
+    "demographics",
+    "clinical_measurements",
+    "hospital_admin",
+    "lifestyle",
+    "conditions",
+)
+
+# Spark DDL for every silver table (partition column ``date`` is added by the writer).
+# ``measurements`` holds vitals and labs in long form, values in canonical units (vocabulary.py).
+SILVER_SCHEMAS: dict[SilverTable, str] = {
+    "measurements": (
+        "event_id STRING NOT NULL, patient_id STRING NOT NULL, event_time TIMESTAMP NOT NULL, "
+        "source STRING NOT NULL, kind STRING NOT NULL, measurement STRING NOT NULL, "
+        "value DOUBLE NOT NULL, unit STRING NOT NULL, ingested_at TIMESTAMP NOT NULL"
+    ),
+    "medications": (
+        "event_id STRING NOT NULL, patient_id STRING NOT NULL, event_time TIMESTAMP NOT NULL, "
+        "source STRING NOT NULL, drug STRING NOT NULL, dose DOUBLE NOT NULL, dose_unit STRING NOT NULL, "
+        "route STRING NOT NULL, ingested_at TIMESTAMP NOT NULL"
+    ),
+    "admissions": (
+        "event_id STRING NOT NULL, patient_id STRING NOT NULL, event_time TIMESTAMP NOT NULL, "
+        "source STRING NOT NULL, event_type STRING NOT NULL, hospital_id STRING, department STRING, "
+        "discharge_status STRING, trial_arm STRING, ingested_at TIMESTAMP NOT NULL"
+    ),
+    "outcomes": (
+        "event_id STRING NOT NULL, patient_id STRING NOT NULL, event_time TIMESTAMP NOT NULL, "
+        "source STRING NOT NULL, outcome_type STRING NOT NULL, severity STRING, "
+        "prediction_id STRING, ingested_at TIMESTAMP NOT NULL"
+    ),
+    # One row per rejected record: which rule it broke, why, and the record as received.
+    "quarantine": (
+        "topic STRING NOT NULL, rule STRING NOT NULL, reason STRING NOT NULL, event_id STRING, "
+        "patient_id STRING, event_time TIMESTAMP, raw STRING NOT NULL, quarantined_at TIMESTAMP NOT NULL"
+    ),
+}
+
+# Silver dedup key (PRODUCT: patient_id, event_time, source, measurement).
+MEASUREMENT_KEY: tuple[str, ...] = ("patient_id", "event_time", "source", "measurement")
+
+
+def key(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p)
+
+
+def s3a(bucket: str, *parts: str) -> str:
+    return f"s3a://{bucket}/{key(*parts)}"
+
+
+def partition(ts: datetime, *, hourly: bool = False) -> str:
+    """``date=YYYY-MM-DD`` (and ``/hour=HH``) for a UTC timestamp."""
+    day = f"date={ts:%Y-%m-%d}"
+    return f"{day}/hour={ts:%H}" if hourly else day
+
+
+def bronze_object_key(topic: str, ts: datetime, partition_id: int, first_offset: int, last_offset: int) -> str:
+    """Deterministic bronze object name: a replay after a crash rewrites the same object."""
+    return key("bronze", topic, partition(ts, hourly=True), f"{partition_id}-{first_offset}-{last_offset}.ndjson")
+
+
+def deadletter_object_key(topic: str, ts: datetime, partition_id: int, first_offset: int, last_offset: int) -> str:
+    return key("deadletter", topic, partition(ts, hourly=True), f"{partition_id}-{first_offset}-{last_offset}.ndjson")
+
+
+def silver_path(bucket: str, table: SilverTable) -> str:
+    return s3a(bucket, "silver", table)
+
+
+def batch_path(bucket: str, table: BatchTable) -> str:
+    return s3a(bucket, "batch", table)
+
+
+def features_path(bucket: str, *parts: str) -> str:
+    return s3a(bucket, "features", *parts)
