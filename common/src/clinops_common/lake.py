@@ -67,6 +67,41 @@ SILVER_SCHEMAS: dict[SilverTable, str] = {
     ),
 }
 
+# The stroke cohort's source tables, one row per patient (latest record), keyed by patient_id, each
+# with its own timestamp column (BATCH_TIMESTAMPS). ``demographics`` is newline-delimited JSON (a
+# document-store export); the others are Parquet (PostgreSQL, SQL Server and S3 exports).
+BATCH_SCHEMAS: dict[BatchTable, str] = {
+    "demographics": (
+        "patient_id STRING NOT NULL, date_of_birth DATE NOT NULL, gender STRING, blood_type STRING, "
+        "province STRING, city STRING, postal_code STRING, healthcare_region STRING, insurance_type STRING, "
+        "registration_date DATE NOT NULL"
+    ),
+    "clinical_measurements": (
+        "patient_id STRING NOT NULL, visit_date DATE NOT NULL, avg_glucose_level DOUBLE, bmi DOUBLE, "
+        "blood_pressure_systolic DOUBLE, heart_rate DOUBLE, cholesterol_level DOUBLE"
+    ),
+    "hospital_admin": (
+        "patient_id STRING NOT NULL, hospital_id STRING, department STRING, admission_date DATE, "
+        "discharge_status STRING, attending_physician STRING"
+    ),
+    "lifestyle": (
+        "patient_id STRING NOT NULL, survey_date DATE NOT NULL, smoking_status STRING, "
+        "exercise_frequency STRING, alcohol_consumption STRING, diet_type STRING"
+    ),
+    "conditions": (
+        "patient_id STRING NOT NULL, recorded_at DATE NOT NULL, hypertension BOOLEAN, heart_disease BOOLEAN, "
+        "diabetes BOOLEAN, stroke_occurred BOOLEAN, stroke_probability DOUBLE, stroke_severity STRING, "
+        "stroke_date DATE, recovery_status STRING"
+    ),
+}
+BATCH_TIMESTAMPS: dict[BatchTable, str] = {
+    "demographics": "registration_date",
+    "clinical_measurements": "visit_date",
+    "hospital_admin": "admission_date",
+    "lifestyle": "survey_date",
+    "conditions": "recorded_at",
+}
+
 # Silver dedup key (PRODUCT: patient_id, event_time, source, measurement).
 MEASUREMENT_KEY: tuple[str, ...] = ("patient_id", "event_time", "source", "measurement")
 
