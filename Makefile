@@ -64,7 +64,7 @@ env: ## Print `export CLINOPS_*=...` for the local stack (eval "$$(make env)")
 
 .PHONY: demo
 demo: ## Set up if needed, start the stack and run the pipeline on generated data, saying what it did
-	@[ -x .venv/bin/python ] || $(MAKE) setup
+	@$(MAKE) setup
 	@$(DEVSTACK) up
 	@echo "==> smoke path through every component"
 	@$(DEVSTACK) smoke
