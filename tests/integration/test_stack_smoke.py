@@ -62,19 +62,7 @@ def test_postgres_alembic_migration_creates_the_audited_predictions_table(
         assert indexes["ix_predictions_patient_time"] == ["patient_id", "predicted_at"]
         assert indexes["ix_predictions_time"] == ["predicted_at"]
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-            conn.execute(
-                db.predictions.insert().values(
-                    id=__import__("uuid").uuid4(),
-                    patient_id="X",
-                    predicted_at=sa.func.now(),
-                    score=1.5,
-                    risk_level="HIGH",
-                    model_name="m",
-                    model_version="1",
-                    latency_ms=1.0,
-                    features={},
-                )
-            )
+            conn.execute(db.predictions.insert().values(**smoke.sample_prediction(score=1.5)))
     finally:
         engine.dispose()
 

@@ -137,22 +137,11 @@ def postgres_migrate(conns: Connections) -> Result:
     db.upgrade(url)
     revision = db.current_revision(url)
     engine = sa.create_engine(url, poolclass=sa.NullPool)
-    row_id = uuid.uuid4()
+    row = sample_prediction()
+    row_id = row["id"]
     try:
         with engine.begin() as conn:
-            conn.execute(
-                db.predictions.insert().values(
-                    id=row_id,
-                    patient_id="SMOKE",
-                    predicted_at=sa.func.now(),
-                    score=0.5,
-                    risk_level="MEDIUM",
-                    model_name="smoke",
-                    model_version="0",
-                    latency_ms=1.0,
-                    features={"heart_rate": 72.0},
-                )
-            )
+            conn.execute(db.predictions.insert().values(**row))
             back = conn.execute(sa.select(db.predictions).where(db.predictions.c.id == row_id)).one()._asdict()
             conn.execute(db.predictions.delete().where(db.predictions.c.id == row_id))
             tables = sa.inspect(conn).get_table_names()
@@ -163,6 +152,22 @@ def postgres_migrate(conns: Connections) -> Result:
         f"migrated to revision {revision}; wrote and read one predictions row",
         {"revision": revision, "tables": tables, "row": back},
     )
+
+
+def sample_prediction(**overrides: Any) -> dict[str, Any]:
+    """A well-formed ``predictions`` row (with a fresh id); ``overrides`` replace fields."""
+    row: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "patient_id": "SMOKE",
+        "predicted_at": sa.func.now(),
+        "score": 0.5,
+        "risk_level": "MEDIUM",
+        "model_name": "smoke",
+        "model_version": "0",
+        "latency_ms": 1.0,
+        "features": {"heart_rate": 72.0},
+    }
+    return {**row, **overrides}
 
 
 def mlflow_run(conns: Connections, workdir: Path) -> Result:
