@@ -139,3 +139,14 @@ def batch_path(bucket: str, table: BatchTable) -> str:
 
 def features_path(bucket: str, *parts: str) -> str:
     return s3a(bucket, "features", *parts)
+
+
+def synthetic_key(*parts: str) -> str:
+    """Object key under ``synthetic/``: the generator's oracle and ledger (known truth, not patient data)."""
+    return key("synthetic", *parts)
+
+
+def batch_object_key(table: BatchTable) -> str:
+    """The object the generator writes for a batch table (``batch_path`` is its folder)."""
+    suffix = "ndjson" if table == "demographics" else "parquet"
+    return key("batch", table, f"part-00000.{suffix}")
