@@ -11,7 +11,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clinops_common.lake import BATCH_SCHEMAS, BATCH_TABLES, BatchTable, batch_object_key, synthetic_key
+from clinops_common.lake import BATCH_SCHEMAS, BATCH_TABLES, BatchTable, batch_object_key, ddl_columns, synthetic_key
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
 from clinops_common.synthetic.generator import Dataset
@@ -37,11 +37,7 @@ def arrow_schema(ddl: str) -> pa.Schema:
         "TIMESTAMP": pa.timestamp("us", tz="UTC"),
         "BIGINT": pa.int64(),
     }
-    fields = []
-    for column in ddl.split(","):
-        name, kind, *rest = column.split()
-        fields.append(pa.field(name, types[kind], nullable="NOT" not in rest))
-    return pa.schema(fields)
+    return pa.schema([pa.field(name, types[kind], nullable=nullable) for name, kind, nullable in ddl_columns(ddl)])
 
 
 def _json_default(v: Any) -> str:
