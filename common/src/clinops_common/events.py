@@ -26,7 +26,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, str_min_length=1)
 
-    schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Version of this schema.")
+    schema_version: Literal[1] = Field(1, description="Version of this schema.")
     event_id: str = Field(description="Unique id of the event, assigned by the sender.")
     patient_id: str = Field(description="Patient key (also the Kafka message key).")
     event_time: AwareDatetime = Field(description="When it happened (timezone-aware, stored as UTC).")

@@ -33,14 +33,16 @@ Cohort = Annotated[int | None, typer.Option(help="Stroke cohort size for the bat
 Clean = Annotated[bool, typer.Option("--clean", help="Inject no faults.")]
 
 
-def _config(patients: int, days: float, seed: int, start: datetime | None, cohort: int | None, clean: bool) -> GeneratorConfig:
+def _config(
+    *, patients: int, days: float, seed: int, start: datetime | None, cohort: int | None, clean: bool
+) -> GeneratorConfig:
     extra = {"start": start} if start else {}
     faults = FaultRates.none() if clean else FaultRates()
     return GeneratorConfig(patients=patients, days=days, seed=seed, cohort=cohort, faults=faults, **extra)
 
 
 @app.command("generate")
-def generate_cmd(
+def generate_cmd(  # noqa: PLR0917 (typer options)
     out: Annotated[Path, typer.Option(help="Folder for messages.ndjson, ledger.json, oracle.parquet, batch/.")],
     patients: Patients = 10,
     days: Days = 1.0,
@@ -51,10 +53,12 @@ def generate_cmd(
     upload: Annotated[bool, typer.Option(help="Also write batch tables, oracle and ledger to the lake.")] = False,
 ) -> None:
     """Generate a data set into a folder (and, with --upload, the batch tables into the lake)."""
-    cfg = _config(patients, days, seed, start, cohort, clean)
+    cfg = _config(patients=patients, days=days, seed=seed, start=start, cohort=cohort, clean=clean)
     ds = generate(cfg)
     files = sinks.write_files(ds, out)
-    console.print(f"generated {len(ds.messages)} messages for {cfg.patients} patients over {cfg.days:g} days into {out}")
+    console.print(
+        f"generated {len(ds.messages)} messages for {cfg.patients} patients over {cfg.days:g} days into {out}"
+    )
     for name, path in files.items():
         console.print(f"  {name:<22} {path}")
     if upload:
@@ -67,7 +71,9 @@ def generate_cmd(
 @app.command()
 def produce(
     source: Annotated[Path, typer.Option("--from", help="A folder written by `generate`.")],
-    rate: Annotated[float | None, typer.Option(help="Messages per second (default: as fast as Kafka takes them).")] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="Messages per second (default: as fast as Kafka takes them).")
+    ] = None,
     topic_prefix: Annotated[str, typer.Option(help="Prefix for topic names (tests isolate runs with it).")] = "",
 ) -> None:
     """Send a generated folder's messages to Kafka in order, at a target rate, with progress."""

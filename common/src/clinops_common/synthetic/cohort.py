@@ -54,7 +54,7 @@ def _sigmoid(x: float) -> float:
 
 
 def stroke_probability(
-    age: float, hypertension: bool, heart_disease: bool, avg_glucose: float, bmi: float, smoking: str
+    *, age: float, hypertension: bool, heart_disease: bool, avg_glucose: float, bmi: float, smoking: str
 ) -> float:
     """The true stroke probability of the cohort (documented logistic model)."""
     logit = (
@@ -90,7 +90,14 @@ def make_patients(cfg: GeneratorConfig, rng: random.Random) -> list[Patient]:
                 smoking_status=smoking,
                 bmi=round(bmi, 1),
                 avg_glucose=round(glucose, 1),
-                stroke_probability=stroke_probability(age, hypertension, heart_disease, glucose, bmi, smoking),
+                stroke_probability=stroke_probability(
+                    age=age,
+                    hypertension=hypertension,
+                    heart_disease=heart_disease,
+                    avg_glucose=glucose,
+                    bmi=bmi,
+                    smoking=smoking,
+                ),
                 trial_arm=rng.choice(("control", "treatment")),
                 hospital_id=rng.choice(HOSPITALS),
                 department=rng.choice(DEPARTMENTS),
@@ -103,7 +110,9 @@ def _day(ts: datetime, days_back: float) -> date:
     return (ts - timedelta(days=days_back)).date()
 
 
-def batch_rows(cfg: GeneratorConfig, patients: list[Patient], rng: random.Random) -> dict[BatchTable, list[dict[str, Any]]]:
+def batch_rows(
+    cfg: GeneratorConfig, patients: list[Patient], rng: random.Random
+) -> dict[BatchTable, list[dict[str, Any]]]:
     """Rows of the five batch tables, one per patient each, columns as lake.BATCH_SCHEMAS."""
     start = cfg.start
     tables: dict[BatchTable, list[dict[str, Any]]] = {

@@ -30,8 +30,11 @@ def generate(cfg: GeneratorConfig, *, keep_truth: bool = False) -> Dataset:
 
     Separate random streams per part keep each part stable when another changes size.
     """
-    seeds = random.Random(cfg.seed)
-    rng_cohort, rng_batch, rng_latent, rng_events, rng_faults = (random.Random(seeds.getrandbits(64)) for _ in range(5))
+    seeds = random.Random(cfg.seed)  # noqa: S311 (synthetic data, not security)
+    rng_cohort, rng_batch, rng_latent, rng_events, rng_faults = (
+        random.Random(seeds.getrandbits(64))  # noqa: S311
+        for _ in range(5)
+    )
     patients = cohort.make_patients(cfg, rng_cohort)
     batch = cohort.batch_rows(cfg, patients, rng_batch)
     ledger = stream.Ledger()

@@ -40,9 +40,7 @@ HORIZON_HOURS = 24
 
 
 def baseline_severity(p: Patient) -> float:
-    return max(
-        0.0, 0.2 + 0.012 * (p.age - 55) + 0.35 * p.hypertension + 0.45 * p.heart_disease + 0.3 * p.diabetes
-    )
+    return max(0.0, 0.2 + 0.012 * (p.age - 55) + 0.35 * p.hypertension + 0.45 * p.heart_disease + 0.3 * p.diabetes)
 
 
 @dataclass(frozen=True)

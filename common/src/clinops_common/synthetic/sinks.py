@@ -119,7 +119,9 @@ def read_messages(path: Path) -> Iterator[Message]:
     with path.open("rb") as f:
         for line in f:
             d = json.loads(line)
-            yield Message(d["topic"], d["key"].encode(), d["value"].encode("utf-8", "surrogateescape"), d["timestamp_ms"])
+            yield Message(
+                d["topic"], d["key"].encode(), d["value"].encode("utf-8", "surrogateescape"), d["timestamp_ms"]
+            )
 
 
 def upload(ds: Dataset, conns: Connections) -> list[str]:
@@ -130,7 +132,10 @@ def upload(ds: Dataset, conns: Connections) -> list[str]:
         k = batch_object_key(table)
         s3.put_object(Bucket=conns.lake_bucket, Key=k, Body=batch_table_bytes(table, ds.batch[table]))
         keys.append(k)
-    for k, body in ((synthetic_key("oracle", ORACLE_FILE), oracle_bytes(ds.oracle)), (synthetic_key(LEDGER_FILE), ledger_bytes(ds))):
+    for k, body in (
+        (synthetic_key("oracle", ORACLE_FILE), oracle_bytes(ds.oracle)),
+        (synthetic_key(LEDGER_FILE), ledger_bytes(ds)),
+    ):
         s3.put_object(Bucket=conns.lake_bucket, Key=k, Body=body)
         keys.append(k)
     return keys

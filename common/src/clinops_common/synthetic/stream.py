@@ -181,7 +181,10 @@ def patient_events(
         "glucose": p.avg_glucose,
         "creatinine": max(0.5, rng.gauss(0.9, 0.15)),
     }
-    hours_of = lambda ts: (ts - start).total_seconds() / 3600  # noqa: E731
+
+    def hours_of(ts: datetime) -> float:
+        return (ts - start).total_seconds() / 3600
+
     step = timedelta(minutes=cfg.vitals_interval_min)
     t = admit + timedelta(seconds=rng.uniform(0, step.total_seconds()))
     monitor = f"monitor-bed{bed:03d}"
@@ -202,14 +205,27 @@ def patient_events(
     t = admit + timedelta(hours=rng.uniform(0.5, 3))
     while t < discharge:
         s = traj.severity_at(hours_of(t))
-        drug, dose, unit, route = (
-            DRUGS[-1] if s > 1.8 and rng.random() < 0.5 else rng.choice(DRUGS[:-1])
+        drug, dose, unit, route = DRUGS[-1] if s > 1.8 and rng.random() < 0.5 else rng.choice(DRUGS[:-1])
+        emit(
+            "medications",
+            t,
+            "emar",
+            drug=drug,
+            dose=round(dose * rng.uniform(0.8, 1.2), 3),
+            dose_unit=unit,
+            route=route,
         )
-        emit("medications", t, "emar", drug=drug, dose=round(dose * rng.uniform(0.8, 1.2), 3), dose_unit=unit, route=route)
         t += timedelta(hours=rng.expovariate(1 / cfg.meds_interval_h))
     if cfg.hours >= 12 and rng.random() < 0.3:
-        emit("admissions", admit + (discharge - admit) / 2, "adt", event_type="transfer", hospital_id=p.hospital_id,
-             department=rng.choice(("ICU", "Step-down", "General Medicine")), trial_arm=p.trial_arm)
+        emit(
+            "admissions",
+            admit + (discharge - admit) / 2,
+            "adt",
+            event_type="transfer",
+            hospital_id=p.hospital_id,
+            department=rng.choice(("ICU", "Step-down", "General Medicine")),
+            trial_arm=p.trial_arm,
+        )
     adverse = 0
     for h in range(cfg.hours):
         if rng.random() < 1 - math.exp(-traj.hazard[h]):
@@ -256,6 +272,50 @@ def _dumps(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
+def _pick_fault(c: _Clean, rates: dict[str, float], rng: random.Random) -> str | None:
+    u = rng.random()
+    acc = 0.0
+    for kind in _eligible(c):
+        acc += rates[kind]
+        if u < acc:
+            return kind
+    return None
+
+
+def _apply(fault: str | None, c: _Clean, rng: random.Random) -> tuple[bytes, int, Status, str | None]:
+    """(wire value, send time in ms, where it must end up, dead-letter reason or quarantine rule)."""
+    ev = c.event
+    send = c.event_ms + rng.randint(200, 3000)
+    wire = ev
+    status: Status = "silver"
+    if fault == "late":
+        send = c.event_ms + rng.randint(3_600_000, 8 * 3_600_000)
+    elif fault == "out_of_order":
+        send = c.event_ms + rng.randint(5 * 60_000, 30 * 60_000)
+    elif fault == "fahrenheit":
+        wire = {**ev, "value": round(ev["value"] * 9 / 5 + 32, 3), "unit": "degF"}
+    elif fault == "mmol_l":
+        wire = {**ev, "value": round(ev["value"] / GLUCOSE_MG_DL_PER_MMOL_L, 4), "unit": "mmol/L"}
+    elif fault == "out_of_range":
+        lo, hi = MEASUREMENTS[ev["measurement"]].valid
+        bad = hi * rng.uniform(1.5, 4) + 1 if rng.random() < 0.7 else lo - abs(lo) * rng.uniform(0.5, 2) - 1
+        wire = {**ev, "value": round(bad, 2)}
+        status = "quarantine"
+    elif fault == "missing_field":
+        drop = rng.choice(COMMON_REQUIRED + REQUIRED[c.topic])
+        wire = {k: v for k, v in ev.items() if k != drop}
+        status = "deadletter"
+    elif fault == "unknown_field":
+        wire = {**ev, "device_firmware": f"{rng.randint(1, 9)}.{rng.randint(0, 9)}"}
+        status = "deadletter"
+    elif fault == "malformed_json":
+        status = "deadletter"
+    value = _dumps(wire)
+    if fault == "malformed_json":
+        value = value[: rng.randint(1, len(value) - 2)]  # a proper prefix of an object is never JSON
+    return value, send, status, (fault if status != "silver" else None)
+
+
 def inject(
     cfg: GeneratorConfig, clean: list[_Clean], rng: random.Random, ledger: Ledger, truths: list[Truth] | None
 ) -> list[Message]:
@@ -264,45 +324,8 @@ def inject(
     messages: list[Message] = []
     for c in clean:
         ev = c.event
-        fault: str | None = None
-        u = rng.random()
-        acc = 0.0
-        for kind in _eligible(c):
-            acc += rates[kind]
-            if u < acc:
-                fault = kind
-                break
-        send = c.event_ms + rng.randint(200, 3000)
-        status: Status = "silver"
-        reason: str | None = None
-        measurement = ev.get("measurement")
-        canonical = ev.get("value") if measurement else None
-        wire = ev
-        if fault == "late":
-            send = c.event_ms + rng.randint(3_600_000, 8 * 3_600_000)
-        elif fault == "out_of_order":
-            send = c.event_ms + rng.randint(5 * 60_000, 30 * 60_000)
-        elif fault == "fahrenheit":
-            wire = {**ev, "value": round(ev["value"] * 9 / 5 + 32, 3), "unit": "degF"}
-        elif fault == "mmol_l":
-            wire = {**ev, "value": round(ev["value"] / GLUCOSE_MG_DL_PER_MMOL_L, 4), "unit": "mmol/L"}
-        elif fault == "out_of_range":
-            lo, hi = MEASUREMENTS[measurement].valid
-            bad = hi * rng.uniform(1.5, 4) + 1 if rng.random() < 0.7 else lo - abs(lo) * rng.uniform(0.5, 2) - 1
-            wire = {**ev, "value": round(bad, 2)}
-            status, reason = "quarantine", "out_of_range"
-        elif fault == "missing_field":
-            drop = rng.choice(COMMON_REQUIRED + REQUIRED[c.topic])
-            wire = {k: v for k, v in ev.items() if k != drop}
-            status, reason = "deadletter", "missing_field"
-        elif fault == "unknown_field":
-            wire = {**ev, "device_firmware": f"{rng.randint(1, 9)}.{rng.randint(0, 9)}"}
-            status, reason = "deadletter", "unknown_field"
-        elif fault == "malformed_json":
-            status, reason = "deadletter", "malformed_json"
-        value = _dumps(wire)
-        if fault == "malformed_json":
-            value = value[: rng.randint(1, len(value) - 2)]
+        fault = _pick_fault(c, rates, rng)
+        value, send, status, reason = _apply(fault, c, rng)
         key = ev["patient_id"].encode()
         messages.append(Message(c.topic, key, value, send))
         if fault == "duplicate":
@@ -310,15 +333,16 @@ def inject(
         if fault:
             ledger.faults[fault] += 1
         ledger.sent[c.topic] += 2 if fault == "duplicate" else 1
-        if status == "silver":
-            ledger.valid[c.topic] += 1
-        elif status == "deadletter":
-            ledger.deadletter[reason or ""] += 1
-        else:
-            ledger.quarantine[reason or ""] += 1
+        {"silver": ledger.valid, "deadletter": ledger.deadletter, "quarantine": ledger.quarantine}[status][
+            c.topic if status == "silver" else reason or ""
+        ] += 1
         if truths is not None:
+            measurement = ev.get("measurement")
+            canonical = ev.get("value") if measurement else None
             truths.append(
-                Truth(ev["event_id"], c.topic, ev["patient_id"], c.event_ms, status, reason, fault, measurement, canonical)
+                Truth(
+                    ev["event_id"], c.topic, ev["patient_id"], c.event_ms, status, reason, fault, measurement, canonical
+                )
             )
     messages.sort(key=lambda m: m.timestamp_ms)
     return messages

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from prometheus_client import start_http_server
@@ -35,7 +35,7 @@ def run(
     """Consume every topic into bronze (and dead-letter) objects; SIGTERM flushes, commits and exits.
 
     Other settings come from CLINOPS_INGEST_* variables (batch size and age, memory bound)."""
-    overrides = {
+    overrides: dict[str, Any] = {
         k: v
         for k, v in {
             "idle_exit_s": idle_exit,

@@ -38,7 +38,9 @@ class LakeWriter:
         delay = 0.2
         while True:
             try:
-                self.client.put_object(Bucket=self.bucket, Key=obj.key, Body=obj.body, ContentType="application/x-ndjson")
+                self.client.put_object(
+                    Bucket=self.bucket, Key=obj.key, Body=obj.body, ContentType="application/x-ndjson"
+                )
                 return
             except Exception as err:
                 if time.monotonic() + delay > deadline:
@@ -51,7 +53,9 @@ class LakeWriter:
 
 
 class Ingestor:
-    def __init__(self, settings: IngestSettings, conns: Connections, log: Any, metrics: IngestMetrics | None = None) -> None:
+    def __init__(
+        self, settings: IngestSettings, conns: Connections, log: Any, metrics: IngestMetrics | None = None
+    ) -> None:
         self.settings = settings
         self.conns = conns
         self.log = log
@@ -78,7 +82,19 @@ class Ingestor:
         self.metrics.flush_seconds.observe(time.monotonic() - t0)
         for o in objects:
             self.metrics.objects.labels(o.layer).inc()
-        self.log.debug("flushed", topic=tp.topic, partition=tp.partition, records=len(batch.entries), objects=len(objects))
+        self.log.debug(
+            "flushed", topic=tp.topic, partition=tp.partition, records=len(batch.entries), objects=len(objects)
+        )
+
+    async def flush_due(self, now: float) -> None:
+        """Flush batches that are full or old; everything when memory is past its bound."""
+        s = self.settings
+        if self.buffered >= s.max_buffer_bytes:
+            await self.flush_all()
+            return
+        for tp, batch in list(self.batches.items()):
+            if batch.due(now, s.max_batch_records, s.max_batch_bytes, s.max_batch_age_s):
+                await self.flush(tp)
 
     async def flush_all(self) -> None:
         for tp in list(self.batches):
@@ -155,12 +171,7 @@ class Ingestor:
                         self._accept(tp, msg)
                     self.consumed += len(msgs)
                     last_message = now
-                if self.buffered >= s.max_buffer_bytes:
-                    await self.flush_all()
-                else:
-                    for tp, batch in list(self.batches.items()):
-                        if batch.due(now, s.max_batch_records, s.max_batch_bytes, s.max_batch_age_s):
-                            await self.flush(tp)
+                await self.flush_due(now)
                 if now - last_lag > 2.0:
                     await self.update_lag()
                     last_lag = now

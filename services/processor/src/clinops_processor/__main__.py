@@ -29,7 +29,8 @@ Master = Annotated[str, typer.Option(help='Spark master; "" lets spark-submit de
 @app.command()
 def process(
     dates: Annotated[
-        list[datetime] | None, typer.Option("--date", formats=["%Y-%m-%d"], help="Recompute this event date (repeatable).")
+        list[datetime] | None,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="Recompute this event date (repeatable)."),
     ] = None,
     full: Annotated[bool, typer.Option(help="Ignore the state: recompute every date from all of bronze.")] = False,
     master: Master = "local[2]",
@@ -53,7 +54,9 @@ def process(
         dates=result.dates,
         seconds=round(result.seconds, 1),
     )
-    typer.echo(json.dumps({"new_objects": result.new_objects, "objects_read": result.objects_read, "dates": result.dates}))
+    typer.echo(
+        json.dumps({"new_objects": result.new_objects, "objects_read": result.objects_read, "dates": result.dates})
+    )
 
 
 @app.command()

@@ -82,7 +82,9 @@ def conform(df: DataFrame, table: SilverTable) -> DataFrame:
 
 
 def quarantine_rows(df: DataFrame, rule: Column | str, reason: Column | str, now: Column) -> DataFrame:
-    as_col = lambda v: F.lit(v) if isinstance(v, str) else v  # noqa: E731
+    def as_col(v: Column | str) -> Column:
+        return F.lit(v) if isinstance(v, str) else v
+
     return conform(
         df.withColumn("rule", as_col(rule)).withColumn("reason", as_col(reason)).withColumn("quarantined_at", now),
         "quarantine",
@@ -94,7 +96,9 @@ def _split_invalid(df: DataFrame, table: str, now: Column) -> tuple[DataFrame, D
     missing = reduce(lambda a, b: a | b, [F.col(c).isNull() for c in REQUIRED[table]])
     bad = df.where(missing).dropDuplicates(["topic", "raw"])
     bad = bad.withColumn("date", F.coalesce("date", F.to_date("ingested_at")))
-    return df.where(~missing), quarantine_rows(bad, rules.INVALID_RECORD, "a required field is missing or unparseable", now)
+    return df.where(~missing), quarantine_rows(
+        bad, rules.INVALID_RECORD, "a required field is missing or unparseable", now
+    )
 
 
 def canonical_value() -> Column:
@@ -123,7 +127,10 @@ def measurement_tables(events: DataFrame, now: Column) -> tuple[DataFrame, DataF
     hi_of = _lookup({n: float(m.valid[1]) for n, m in MEASUREMENTS.items()})
     df = df.withColumn("_canonical", canonical_value()).withColumn(
         "_rule",
-        F.when(kind_of[F.col("measurement")].isNull() | (kind_of[F.col("measurement")] != F.col("kind")), F.lit(rules.UNKNOWN_MEASUREMENT))
+        F.when(
+            kind_of[F.col("measurement")].isNull() | (kind_of[F.col("measurement")] != F.col("kind")),
+            F.lit(rules.UNKNOWN_MEASUREMENT),
+        )
         .when(F.col("_canonical").isNull(), F.lit(rules.UNKNOWN_UNIT))
         .when(
             (F.col("_canonical") < lo_of[F.col("measurement")]) | (F.col("_canonical") > hi_of[F.col("measurement")]),
@@ -131,8 +138,14 @@ def measurement_tables(events: DataFrame, now: Column) -> tuple[DataFrame, DataF
         ),
     )
     reason = (
-        F.when(F.col("_rule") == rules.UNKNOWN_MEASUREMENT, F.format_string("%s is not a known %s measurement", "measurement", "kind"))
-        .when(F.col("_rule") == rules.UNKNOWN_UNIT, F.format_string("unit %s is not accepted for %s", "unit", "measurement"))
+        F.when(
+            F.col("_rule") == rules.UNKNOWN_MEASUREMENT,
+            F.format_string("%s is not a known %s measurement", "measurement", "kind"),
+        )
+        .when(
+            F.col("_rule") == rules.UNKNOWN_UNIT,
+            F.format_string("unit %s is not accepted for %s", "unit", "measurement"),
+        )
         .otherwise(
             F.format_string(
                 "%s %s %s outside [%s, %s]",
@@ -155,7 +168,11 @@ def measurement_tables(events: DataFrame, now: Column) -> tuple[DataFrame, DataF
 
 
 def _simple_tables(
-    topic: str, table: SilverTable, events: DataFrame, now: Column, check: Callable[[DataFrame], tuple[Column, str]] | None = None
+    topic: str,
+    table: SilverTable,
+    events: DataFrame,
+    now: Column,
+    check: Callable[[DataFrame], tuple[Column, str]] | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     df = events.where(F.col("topic") == topic)
     df, invalid = _split_invalid(df, table, now)
@@ -168,7 +185,9 @@ def _simple_tables(
 
 
 def medication_tables(events: DataFrame, now: Column) -> tuple[DataFrame, DataFrame]:
-    return _simple_tables("medications", "medications", events, now, lambda df: (F.col("dose") <= 0, rules.DOSE_NOT_POSITIVE))
+    return _simple_tables(
+        "medications", "medications", events, now, lambda df: (F.col("dose") <= 0, rules.DOSE_NOT_POSITIVE)
+    )
 
 
 def admission_tables(events: DataFrame, now: Column) -> tuple[DataFrame, DataFrame]:

@@ -55,13 +55,15 @@ class State:
 
 
 def list_bronze(s3: S3Client, bucket: str) -> list[str]:
-    keys = []
+    keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="bronze/"):
         keys.extend(o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".ndjson"))
     return sorted(keys)
 
 
-def plan(state: State, bronze: list[str], new_dates: dict[str, set[str]], only_dates: set[str] | None) -> tuple[set[str], list[str]]:
+def plan(
+    state: State, bronze: list[str], new_dates: dict[str, set[str]], only_dates: set[str] | None
+) -> tuple[set[str], list[str]]:
     """(dates to recompute, bronze objects to read). Pure: ``new_dates`` maps each new object to its dates."""
     dates: set[str] = set().union(*new_dates.values()) if new_dates else set()
     if only_dates is not None:
@@ -78,7 +80,9 @@ class RunResult:
     seconds: float
 
 
-def run(spark: SparkSession, conns: Connections, *, only_dates: set[date] | None = None, full: bool = False) -> RunResult:
+def run(
+    spark: SparkSession, conns: Connections, *, only_dates: set[date] | None = None, full: bool = False
+) -> RunResult:
     """Process what is new (or ``only_dates`` again, or everything with ``full``)."""
     from pyspark.sql import functions as F
 
@@ -90,7 +94,9 @@ def run(spark: SparkSession, conns: Connections, *, only_dates: set[date] | None
     state = State() if full else State.load(s3, bucket)
     bronze = list_bronze(s3, bucket)
     new = [k for k in bronze if k not in state.objects]
-    uri = lambda k: f"s3a://{bucket}/{key(k)}"  # noqa: E731
+
+    def uri(k: str) -> str:
+        return f"s3a://{bucket}/{key(k)}"
 
     def read(keys: list[str]) -> Any:
         lines = spark.read.text([uri(k) for k in keys]).withColumn("file", F.input_file_name())
