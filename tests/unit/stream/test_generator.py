@@ -40,7 +40,9 @@ def dataset():  # type: ignore[no-untyped-def]
 def test_same_seed_same_data_other_seed_other_data() -> None:
     cfg = GeneratorConfig(patients=2, days=0.25, seed=3, start=START)
     a, b = generate(cfg), generate(cfg)
-    assert a.messages == b.messages and a.oracle == b.oracle and a.batch == b.batch
+    assert a.messages == b.messages
+    assert a.oracle == b.oracle
+    assert a.batch == b.batch
     c = generate(cfg.model_copy(update={"seed": 4}))
     assert c.messages != a.messages
 
@@ -80,8 +82,9 @@ def test_messages_are_in_send_order_and_late_ones_are_late(dataset) -> None:  # 
     stamps = [m.timestamp_ms for m in dataset.messages]
     assert stamps == sorted(stamps)
     by_id = {t.event_id: t for t in dataset.truths if t.fault == "late"}
-    late = [m for m in dataset.messages if (e := _event_id(m.value)) in by_id]
-    assert late and all(m.timestamp_ms - by_id[_event_id(m.value)].event_time_ms >= 3_600_000 for m in late)
+    late = [m for m in dataset.messages if _event_id(m.value) in by_id]
+    assert late
+    assert all(m.timestamp_ms - by_id[_event_id(m.value)].event_time_ms >= 3_600_000 for m in late)
 
 
 def _event_id(value: bytes) -> str | None:
@@ -117,7 +120,8 @@ def test_batch_tables_follow_the_contract_and_share_patient_ids(dataset) -> None
         for r in [json.loads(m.value)]
         if "trial_arm" in r
     }
-    assert arms <= {"control", "treatment"} and arms
+    assert arms <= {"control", "treatment"}
+    assert arms
 
 
 def test_files_round_trip(dataset, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -129,7 +133,8 @@ def test_files_round_trip(dataset, tmp_path) -> None:  # type: ignore[no-untyped
 def test_clean_config_injects_nothing() -> None:
     ds = generate(GeneratorConfig(patients=2, days=0.5, seed=1, start=START, faults=FaultRates.none()))
     assert sum(ds.ledger.faults.values()) == 0
-    assert not ds.ledger.deadletter and not ds.ledger.quarantine
+    assert not ds.ledger.deadletter
+    assert not ds.ledger.quarantine
     for m in ds.messages:
         event = parse_event(m.topic, m.value)
         if m.topic in ("vitals", "labs"):

@@ -54,7 +54,9 @@ def test_bad_messages_go_to_dead_letter_with_reason_offset_and_raw() -> None:
     dead = [o for o in objs if o.layer == "deadletter"]
     assert [o.key for o in dead] == ["deadletter/vitals/date=2026-01-01/hour=09/2-101-101.ndjson"]
     line = json.loads(dead[0].body)
-    assert line["reason"] == "malformed_json" and line["offset"] == 101 and line["partition"] == 2
+    assert line["reason"] == "malformed_json"
+    assert line["offset"] == 101
+    assert line["partition"] == 2
     assert line["raw"] == "{oops"
     good = [json.loads(x) for o in objs if o.layer == "bronze" for x in o.body.splitlines()]
     assert [g["offset"] for g in good] == [100, 102, 103]

@@ -41,7 +41,8 @@ def test_fahrenheit_is_converted_before_the_range_check(deg_f: float) -> None:
     verdict = rules.check_measurement("vitals", "temperature", deg_f, "degF")
     celsius = (deg_f - 32) * 5 / 9
     if 25 <= celsius <= 45:
-        assert verdict.value is not None and math.isclose(verdict.value, celsius, abs_tol=1e-9)
+        assert verdict.value is not None
+        assert math.isclose(verdict.value, celsius, abs_tol=1e-9)
     else:
         assert verdict.rule == rules.OUT_OF_RANGE
 
