@@ -41,7 +41,7 @@ def process(
 
     log = configure("processor")
     conns = Connections()
-    spark = spark_session("clinops-processor", conns, master=master or None)
+    spark = spark_session("clinops-processor", conns, master=master or None, extra_conf=job.SPARK_CONF)
     only: set[date] | None = {d.date() for d in dates} if dates else None
     try:
         result = job.run(spark, conns, only_dates=only, full=full)

@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 STATE_KEY = state_key("processor", "bronze-objects.json")
+# Spark settings the processor wants on top of clinops_common.spark's.
+SPARK_CONF = {
+    "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "2",
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "1024",
+}
 
 
 @dataclass
@@ -99,7 +104,13 @@ def run(
         return f"s3a://{bucket}/{key(k)}"
 
     def read(keys: list[str]) -> Any:
-        lines = spark.read.text([uri(k) for k in keys]).withColumn("file", F.input_file_name())
+        # Listing folders is one request each; naming hundreds of objects costs a few each: read the
+        # (topic, date) folders that hold the objects, then keep the objects asked for.
+        folders = sorted({k.rsplit("/", 2)[0] for k in keys})
+        lines = spark.read.text([uri(f) for f in folders], recursiveFileLookup=True, pathGlobFilter="*.ndjson")
+        lines = lines.withColumn("file", F.input_file_name())
+        if set(keys) != {k for k in bronze if k.rsplit("/", 2)[0] in folders}:
+            lines = lines.where(F.col("file").isin([uri(k) for k in keys]))
         return core.parse_bronze(lines)
 
     new_dates: dict[str, set[str]] = {k: set() for k in new}
@@ -117,9 +128,9 @@ def run(
         events = events.where(F.date_format("date", "yyyy-MM-dd").isin(sorted(dates)) | F.col("date").isNull())
     events = events.persist()
     silver, quarantine = core.silver_tables(events, F.current_timestamp())
-    for table, df in silver.items():
-        df.write.mode("overwrite").partitionBy("date").parquet(silver_path(bucket, table))
-    quarantine.write.mode("overwrite").partitionBy("date").parquet(silver_path(bucket, "quarantine"))
+    for table, df in [*silver.items(), ("quarantine", quarantine)]:
+        # One file per date and table; only the dates in the data are replaced.
+        df.repartition("date").write.mode("overwrite").partitionBy("date").parquet(silver_path(bucket, table))
     # Bookkeeping: the dates each object read holds.
     held: dict[str, set[str]] = {k: set() for k in objects}
     for row in events.select("file", F.date_format("date", "yyyy-MM-dd").alias("d")).distinct().collect():
