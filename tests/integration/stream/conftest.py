@@ -80,6 +80,15 @@ class Pipeline:
                 out.extend({**json.loads(x), "_key": o["Key"]} for x in body.splitlines())
         return out
 
+    def objects(self) -> int:
+        """How many objects bronze and dead letter hold."""
+        bucket = self.conns.lake_bucket
+        return sum(
+            page.get("KeyCount", 0)
+            for layer in ("bronze/", "deadletter/")
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=layer)
+        )
+
     def distinct_deadletters(self) -> Counter[str]:
         seen = {(d["topic"], d["partition"], d["offset"]): d["reason"] for d in self.lines("deadletter")}
         return Counter(seen.values())

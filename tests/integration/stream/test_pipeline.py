@@ -85,7 +85,7 @@ def test_quarantine_holds_every_out_of_range_value_with_its_rule(run: Any, spark
 
 
 def test_rerunning_is_a_no_op_and_recomputing_a_date_replaces_it_identically(run: Any, spark: Any) -> None:
-    p, ds, first = run
+    p, _, first = run
     again = job.run(spark, p.conns)
     assert (again.new_objects, again.objects_read) == (0, 0)
     before = sorted((r["event_id"], r["value"], r["ingested_at"]) for r in p.silver(spark, "measurements"))

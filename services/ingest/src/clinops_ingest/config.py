@@ -24,4 +24,5 @@ class IngestSettings(BaseSettings):
     metrics_port: int = Field(0, ge=0, description="Serve Prometheus metrics on this port (0: off).")
     idle_exit_s: float = Field(0.0, ge=0, description="Exit after this long without messages (0: run forever).")
     max_messages: int = Field(0, ge=0, description="Exit after this many messages (0: no limit); for benchmarks.")
+    session_timeout_ms: int = Field(10_000, ge=1000, description="Kafka group session timeout.")
     s3_retry_s: float = Field(120.0, gt=0, description="Keep retrying a failed S3 write this long, then exit.")

@@ -150,6 +150,8 @@ class Ingestor:
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=32 * 1024 * 1024,
             isolation_level="read_uncommitted",
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=max(300, s.session_timeout_ms // 4),
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
