@@ -8,9 +8,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,7 +39,9 @@ def spark(s3: Connections) -> Iterator[Any]:
 class Pipeline:
     """Generator → Kafka → ingest (the real CLI, as a subprocess) → bronze → processor → silver."""
 
-    def __init__(self, conns: Connections, prefix: str) -> None:
+    def __init__(self, conns: Connections, prefix: str, log: Path) -> None:
+        self.log = log
+        self.log.touch()
         self.conns = conns
         self.prefix = prefix
         self.group = f"{prefix}ingest"
@@ -47,29 +51,27 @@ class Pipeline:
         return asyncio.run(produce(messages, self.conns, topic_prefix=self.prefix, rate=rate))
 
     def ingest(self, *args: str, **settings: Any) -> subprocess.Popen[bytes]:
+        """Start ``python -m clinops_ingest run`` (its log goes to ``self.log``)."""
         env = {**os.environ, **self.conns.as_env()}
         env.update({f"CLINOPS_INGEST_{k.upper()}": str(v) for k, v in settings.items()})
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "clinops_ingest",
-                "run",
-                "--topic-prefix",
-                self.prefix,
-                "--group-id",
-                self.group,
-                *args,
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        argv = [sys.executable, "-m", "clinops_ingest", "run", "--topic-prefix", self.prefix, "--group-id", self.group]
+        with self.log.open("ab") as log:
+            return subprocess.Popen([*argv, *args], env=env, stdout=subprocess.DEVNULL, stderr=log)
+
+    def wait_consuming(self, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+        """Wait until a consumer has started and subscribed (its signal handlers are in place)."""
+        deadline = time.monotonic() + timeout_s
+        seen = self.log.read_text().count('"consuming"')
+        while time.monotonic() < deadline and proc.poll() is None:
+            if self.log.read_text().count('"consuming"') > seen:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"consumer did not start: {self.log.read_text()[-2000:]}")
 
     def ingest_until_idle(self, idle_s: float = 3.0, **settings: Any) -> None:
         proc = self.ingest("--idle-exit", str(idle_s), **settings)
-        _, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, err.decode()[-3000:]
+        proc.wait(timeout=180)
+        assert proc.returncode == 0, self.log.read_text()[-3000:]
 
     def lines(self, layer: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -98,13 +100,16 @@ class Pipeline:
 
 
 @pytest.fixture(scope="session")
-def make_pipeline(kafka: Connections, s3: Connections) -> Callable[[], Pipeline]:
+def make_pipeline(
+    kafka: Connections, s3: Connections, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], Pipeline]:
     """A new pipeline: its own lake bucket, topic prefix and consumer group."""
+    tmp = tmp_path_factory.mktemp("ingest-logs")
 
     def make() -> Pipeline:
         bucket = f"lake-{uuid.uuid4().hex[:10]}"
         s3_client(s3).create_bucket(Bucket=bucket)
         conns = s3.model_copy(update={"lake_bucket": bucket, "kafka_bootstrap_servers": kafka.kafka_bootstrap_servers})
-        return Pipeline(conns, prefix=f"t{uuid.uuid4().hex[:8]}-")
+        return Pipeline(conns, prefix=f"t{uuid.uuid4().hex[:8]}-", log=tmp / f"{bucket}-ingest.log")
 
     return make

@@ -64,6 +64,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(make_pipeline: Ca
 
     # A last consumer catches up, then SIGTERM: it must flush, commit and exit 0.
     proc = p.ingest(**FAST_RESTART)
+    p.wait_consuming(proc)
     expected = len(ds.messages)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -72,8 +73,8 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(make_pipeline: Ca
             break
         time.sleep(1)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err.decode()[-2000:]
+    proc.wait(timeout=60)
+    assert proc.returncode == 0, p.log.read_text()[-2000:]
     assert len(written) == expected, "every message reached bronze or dead letter"
     committed, end = committed_and_end_offsets(p.conns, p.prefix, p.group)
     assert committed == end
