@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -65,7 +64,13 @@ def generate_cmd(  # noqa: PLR0917 (typer options)
         conns = Connections()
         for key in sinks.upload(ds, conns):
             console.print(f"  uploaded s3://{conns.lake_bucket}/{key}")
-    typer.echo(json.dumps(ds.ledger.to_dict()))
+    ledger = ds.ledger.to_dict()
+    console.print(f"  valid events per topic: {ledger['valid']}")
+    console.print(f"  faults: {ledger['faults']}")
+    console.print(
+        f"  expected: silver rows {ledger['silver_rows']}, quarantine {ledger['quarantine']}, "
+        f"dead letters {ledger['deadletter']}"
+    )
 
 
 @app.command()

@@ -65,6 +65,7 @@ class Ingestor:
         self.buffered = 0
         self.stop = asyncio.Event()
         self.consumed = 0
+        self.first_message_at: float | None = None  # monotonic; for throughput figures
         self.consumer: Any = None
 
     def kafka_topics(self) -> list[str]:
@@ -166,6 +167,7 @@ class Ingestor:
         last_lag = 0.0
         try:
             while not self.stop.is_set():
+                asked = time.monotonic()
                 polled = await self.consumer.getmany(timeout_ms=200, max_records=s.max_poll_records)
                 now = time.monotonic()
                 for tp, msgs in polled.items():
@@ -173,6 +175,8 @@ class Ingestor:
                         self._accept(tp, msg)
                     self.consumed += len(msgs)
                     last_message = now
+                    if self.first_message_at is None:
+                        self.first_message_at = asked
                 await self.flush_due(now)
                 if now - last_lag > 2.0:
                     await self.update_lag()
