@@ -117,5 +117,6 @@ def test_late_data_and_replayed_duplicates_in_a_later_run_land_once_in_the_right
     assert result.dates == [old_time.date().isoformat()]
     after = {r["event_id"]: r for r in p.silver(spark, "measurements")}
     assert set(after) - set(before) == {"late-1"}
+    assert set(before) <= set(after)
     assert after["late-1"]["date"] == old_time.date()
     assert after[event["event_id"]]["ingested_at"] == before[event["event_id"]]["ingested_at"]  # first write wins

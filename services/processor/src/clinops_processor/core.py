@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import reduce
 from typing import TYPE_CHECKING
 
-from pyspark.sql import Column, Window
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from clinops_common.lake import SILVER_SCHEMAS, SilverTable, ddl_columns
@@ -64,16 +64,13 @@ def parse_bronze(lines: DataFrame) -> DataFrame:
 
 
 def _first_ingested(df: DataFrame, keys: tuple[str, ...]) -> DataFrame:
-    """One row per key: the first ingested copy, stamped with the earliest ``ingested_at``."""
-    by_key = Window.partitionBy(*keys)
-    ordered = by_key.orderBy("ingested_at", "partition", "offset")
-    return (
-        df.withColumn("_first", F.min("ingested_at").over(by_key))
-        .withColumn("_n", F.row_number().over(ordered))
-        .where(F.col("_n") == 1)
-        .withColumn("ingested_at", F.col("_first"))
-        .drop("_first", "_n")
-    )
+    """One row per key: the first ingested copy, stamped with the earliest ``ingested_at``.
+
+    A hash aggregate (``min_by``) rather than a sorted window: one shuffle, no sort."""
+    others = [c for c in df.columns if c not in keys]
+    order = F.struct("ingested_at", "partition", "offset")
+    first = df.groupBy(*keys).agg(F.min_by(F.struct(*others), order).alias("_first"))
+    return first.select(*keys, "_first.*")
 
 
 def conform(df: DataFrame, table: SilverTable) -> DataFrame:
