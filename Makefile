@@ -68,6 +68,28 @@ demo: ## Set up if needed, start the stack and run the pipeline on generated dat
 	@$(DEVSTACK) up
 	@echo "==> smoke path through every component"
 	@$(DEVSTACK) smoke
+	@$(MAKE) demo-stream
+
+# ---- streaming path: synthetic data -> Kafka -> bronze -> silver ----
+STACK_ENV = eval "$$($(DEVSTACK) env)" &&
+DEMO_DATA := .local/demo/synthetic
+
+.PHONY: demo-stream
+demo-stream: ## Generate a small cohort, produce it to Kafka, ingest to bronze, process to silver, count each layer
+	@echo "==> synthetic data: 6 patients over 12 hours, faults injected; batch tables, oracle and ledger to the lake"
+	@$(STACK_ENV) $(RUN) python -m clinops_common.synthetic generate --patients 6 --days 0.5 --out $(DEMO_DATA) --upload
+	@echo "==> produce to Kafka"
+	@$(STACK_ENV) $(RUN) python -m clinops_common.synthetic produce --from $(DEMO_DATA)
+	@echo "==> ingest: Kafka -> bronze and dead letters, until idle"
+	@$(STACK_ENV) $(RUN) python -m clinops_ingest run --idle-exit 5
+	@echo "==> process: bronze -> silver and quarantine (PySpark, local[2])"
+	@$(STACK_ENV) $(RUN) python -m clinops_processor process 2>/dev/null
+	@echo "==> what each layer holds (expected counts: $(DEMO_DATA)/ledger.json)"
+	@$(STACK_ENV) $(RUN) python -m clinops_processor summary
+
+.PHONY: bench-ingest
+bench-ingest: ## Benchmark: 1M vitals, our consumer vs Kafka's ConsumerPerformance, then the processor (name=value)
+	@$(RUN) python bench/ingest.py
 
 .PHONY: test
 test: ## Run every test (unit and integration; starts its own servers on free ports)

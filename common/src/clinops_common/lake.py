@@ -139,3 +139,28 @@ def batch_path(bucket: str, table: BatchTable) -> str:
 
 def features_path(bucket: str, *parts: str) -> str:
     return s3a(bucket, "features", *parts)
+
+
+def synthetic_key(*parts: str) -> str:
+    """Object key under ``synthetic/``: the generator's oracle and ledger (known truth, not patient data)."""
+    return key("synthetic", *parts)
+
+
+def batch_object_key(table: BatchTable) -> str:
+    """The object the generator writes for a batch table (``batch_path`` is its folder)."""
+    suffix = "ndjson" if table == "demographics" else "parquet"
+    return key("batch", table, f"part-00000.{suffix}")
+
+
+def state_key(component: str, name: str) -> str:
+    """Durable bookkeeping of a stage (for example the bronze objects the processor has done)."""
+    return key("state", component, name)
+
+
+def ddl_columns(ddl: str) -> list[tuple[str, str, bool]]:
+    """``[(name, TYPE, nullable)]`` of a flat DDL string such as those in SILVER_SCHEMAS."""
+    out = []
+    for column in ddl.split(","):
+        name, kind, *rest = column.split()
+        out.append((name, kind.upper(), "NOT" not in (r.upper() for r in rest)))
+    return out

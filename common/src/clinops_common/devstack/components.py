@@ -106,7 +106,9 @@ def kafka(s: StackSettings) -> Component:
             "log4j.logger.kafka.server.KafkaServer=INFO\n"
         )
         if not (data / "log" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = "-"
+            while cluster_id.startswith("-"):  # the storage tool would read a leading "-" as an option
+                cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             probes.run_checked(
                 [
                     *_java(home, log4j),

@@ -1,0 +1,125 @@
+"""``make bench-ingest``: Kafka → bronze with our consumer beside Kafka's own ConsumerPerformance on
+the same topic, then bronze → silver with the processor. Prints one ``name=value`` per line.
+
+Starts its own Kafka and MinIO on free ports in a temporary folder (the definitions `make up` uses)
+and stops them at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import port_for
+
+from clinops_common.devstack import components as comps
+from clinops_common.devstack import supervisor, toolchain
+from clinops_common.logs import configure
+from clinops_common.settings import Ports, StackSettings
+from clinops_common.synthetic import FaultRates, GeneratorConfig, generate
+from clinops_common.synthetic.sinks import produce
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
+PREFIX = "bench-"
+
+
+def say(msg: str) -> None:
+    print(f"# {msg}", file=sys.stderr, flush=True)
+
+
+def free_ports() -> Ports:
+    chosen: set[int] = set()
+    values = {}
+    for name in Ports.model_fields:
+        values[name] = port_for.select_random(exclude_ports=chosen)
+        chosen.add(values[name])
+    return Ports(**values)
+
+
+def kafka_consumer_perf(settings: StackSettings, topic: str, messages: int) -> float:
+    """Messages per second of Kafka's own consumer (fetch rate, group join excluded)."""
+    home = toolchain.KAFKA.home(settings.cache)
+    log4j = comps.data_dir(settings, "kafka") / "log4j.properties"
+    argv = [
+        "java", "-Xmx512m", f"-Dlog4j.configuration=file:{log4j}", "-cp", str(home / "libs" / "*"),
+        "org.apache.kafka.tools.ConsumerPerformance",
+        "--bootstrap-server", f"{settings.host}:{settings.ports.kafka}",
+        "--topic", topic, "--messages", str(messages), "--timeout", "60000",
+    ]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=300).stdout
+    rows = [r for r in csv.reader(io.StringIO(out)) if r]
+    header = [h.strip() for h in rows[0]]
+    values = dict(zip(header, (v.strip() for v in rows[-1]), strict=False))
+    say(f"ConsumerPerformance: {values}")
+    return float(values["fetch.nMsg.sec"])
+
+
+def main() -> None:
+    home = Path(tempfile.mkdtemp(prefix="clinops-bench-"))
+    home.chmod(0o755)
+    settings = StackSettings(home=home, ports=free_ports())
+    started: list[str] = []
+    try:
+        for name in ("minio", "kafka"):
+            supervisor.start(settings, comps.BUILDERS[name](settings), say=lambda _m: None)
+            started.append(name)
+        conns = settings.connections()
+        say(f"generating {EVENTS} vitals events")
+        patients = max(1, EVENTS // (2016 * 2) + 1)  # 7 vitals every 5 minutes = 2016 per patient-day
+        cfg = GeneratorConfig(patients=patients, days=2, seed=1, topics=("vitals",), faults=FaultRates.none())
+        messages = generate(cfg).messages[:EVENTS]
+        assert len(messages) == EVENTS
+        t0 = time.monotonic()
+        asyncio.run(produce(messages, conns, topic_prefix=PREFIX))
+        say(f"produced in {time.monotonic() - t0:.1f}s")
+        del messages
+
+        kafka_rate = kafka_consumer_perf(settings, f"{PREFIX}vitals", EVENTS)
+
+        from clinops_ingest.config import IngestSettings
+        from clinops_ingest.service import Ingestor
+
+        ingest = Ingestor(
+            IngestSettings(topic_prefix=PREFIX, topics=("vitals",), max_messages=EVENTS, group_id="bench-ingest"),
+            conns,
+            configure("bench"),
+        )
+        asyncio.run(ingest.run())
+        done = time.monotonic()
+        assert ingest.first_message_at is not None
+        ingest_rate = ingest.consumed / (done - ingest.first_message_at)
+
+        from clinops_common.spark import spark_session
+        from clinops_processor import job
+
+        spark = spark_session(
+            "clinops-bench", conns, master="local[2]", extra_conf={**job.SPARK_CONF, "spark.driver.memory": "3g"}
+        )
+        spark.sparkContext.setLogLevel("ERROR")
+        result = job.run(spark, conns)
+        rows = spark.read.parquet(f"s3a://{conns.lake_bucket}/silver/measurements").count()
+        spark.stop()
+        assert rows == EVENTS, rows
+
+        print(f"events={EVENTS}")
+        print(f"ingest_events_per_s={ingest_rate:.0f}")
+        print(f"kafka_consumer_perf_events_per_s={kafka_rate:.0f}")
+        print(f"ingest_vs_kafka_ratio={ingest_rate / kafka_rate:.3f}")
+        print(f"processor_seconds={result.seconds:.1f}")
+        print(f"processor_events_per_s={EVENTS / result.seconds:.0f}")
+    finally:
+        for name in reversed(started):
+            supervisor.stop(settings, name, say=lambda _m: None)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""What the generator makes: cohort size, time window, cadence and fault rates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from clinops_common.lake import Topic
+
+FaultKind = str  # one of FAULT_KINDS
+
+FAULT_KINDS: tuple[str, ...] = (
+    "duplicate",  # the same message sent twice (the processor keeps one)
+    "late",  # sent hours after it happened (lands in a later bronze hour, the right silver date)
+    "out_of_order",  # sent minutes late, after newer events of the same patient
+    "fahrenheit",  # temperature sent in degF (converted to degC)
+    "mmol_l",  # glucose sent in mmol/L (converted to mg/dL)
+    "out_of_range",  # a physiologically impossible value (quarantined: out_of_range)
+    "malformed_json",  # not JSON (dead-lettered: malformed_json)
+    "missing_field",  # a required field left out (dead-lettered: missing_field)
+    "unknown_field",  # a field the schema does not know (dead-lettered: unknown_field)
+)
+
+
+class FaultRates(BaseModel):
+    """Probability that an eligible event gets each fault; at most one fault per event."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    duplicate: float = Field(0.01, ge=0, le=1)
+    late: float = Field(0.01, ge=0, le=1)
+    out_of_order: float = Field(0.01, ge=0, le=1)
+    fahrenheit: float = Field(0.25, ge=0, le=1, description="Share of temperature readings sent in degF.")
+    mmol_l: float = Field(0.25, ge=0, le=1, description="Share of glucose readings sent in mmol/L.")
+    out_of_range: float = Field(0.005, ge=0, le=1, description="Vitals and labs only.")
+    malformed_json: float = Field(0.003, ge=0, le=1)
+    missing_field: float = Field(0.003, ge=0, le=1)
+    unknown_field: float = Field(0.003, ge=0, le=1)
+
+    @classmethod
+    def none(cls) -> FaultRates:
+        return cls(**dict.fromkeys(FAULT_KINDS, 0.0))
+
+
+def default_start() -> datetime:
+    """Midnight UTC two days ago: recent enough for Kafka's retention, stable within a day."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=2)
+
+
+class GeneratorConfig(BaseModel):
+    """A synthetic data set: ``patients`` streaming inpatients over ``days`` from ``start``; the
+    stroke cohort (batch tables) has ``cohort`` patients, the streaming ones first (same ids)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = 7
+    patients: int = Field(10, ge=1, le=99999)
+    days: float = Field(1.0, gt=0, le=366)
+    start: datetime = Field(default_factory=default_start, description="Window start (UTC).")
+    cohort: int | None = Field(None, ge=1, le=99999, description="Batch cohort size; default: patients.")
+    vitals_interval_min: float = Field(5.0, gt=0, description="Minutes between vital-sign readings.")
+    labs_interval_h: float = Field(6.0, gt=0, description="Mean hours between lab panels.")
+    meds_interval_h: float = Field(6.0, gt=0, description="Mean hours between medication administrations.")
+    topics: tuple[Topic, ...] = Field(
+        ("vitals", "labs", "medications", "admissions", "outcomes"), description="Topics to emit."
+    )
+    faults: FaultRates = Field(default_factory=FaultRates)
+
+    @model_validator(mode="after")
+    def _check(self) -> GeneratorConfig:
+        if self.start.tzinfo is None:
+            object.__setattr__(self, "start", self.start.replace(tzinfo=UTC))
+        if self.cohort is not None and self.cohort < self.patients:
+            raise ValueError("cohort must be at least the number of streaming patients")
+        return self
+
+    @property
+    def cohort_size(self) -> int:
+        return self.cohort or self.patients
+
+    @property
+    def hours(self) -> int:
+        return max(1, round(self.days * 24))
+
+
+def patient_id(i: int) -> str:
+    """``PT00001`` for i = 0: shared by the streaming patients and the stroke cohort."""
+    return f"PT{i + 1:05d}"

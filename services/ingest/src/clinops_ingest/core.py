@@ -1,0 +1,138 @@
+"""Pure logic of the ingest consumer: validate a record, batch records, render bronze and dead-letter
+objects. No Kafka, no S3 here.
+
+A bronze line is an envelope around the event exactly as received::
+
+    {"topic": "vitals", "partition": 0, "offset": 42, "timestamp": "2026-01-01T10:00:00.123Z",
+     "key": "PT00001", "ingested_at": "2026-01-01T10:00:05.000Z", "event": {...}}
+
+``timestamp`` is the Kafka record timestamp (it picks the bronze hour), ``ingested_at`` when clinops
+wrote the object. A dead-letter line carries ``reason``, ``detail`` and the ``raw`` value instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from clinops_common.events import InvalidEvent, parse_event, utc_iso
+from clinops_common.lake import bronze_object_key, deadletter_object_key
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One Kafka record, with the logical topic name (any test prefix removed)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A record and the verdict of validation (``reason`` is None for a valid event)."""
+
+    record: Record
+    reason: str | None = None
+    detail: str | None = None
+
+
+def validate(record: Record) -> Entry:
+    """Parse the value against its topic's schema; never raises."""
+    if record.value is None:
+        return Entry(record, "malformed_json", "empty message (tombstone)")
+    try:
+        parse_event(record.topic, record.value)
+    except InvalidEvent as err:
+        return Entry(record, err.reason, err.detail)
+    return Entry(record)
+
+
+def hour_of(timestamp_ms: int) -> datetime:
+    return datetime.fromtimestamp(timestamp_ms // 1000, tz=UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _key_json(key: bytes | None) -> str:
+    return json.dumps(key.decode("utf-8", errors="replace")) if key is not None else "null"
+
+
+def bronze_line(r: Record, ingested_at: str) -> bytes:
+    value = r.value or b"null"
+    if b"\n" in value or b"\r" in value:  # keep one event per line
+        value = json.dumps(json.loads(value), separators=(",", ":")).encode()
+    ts = utc_iso(datetime.fromtimestamp(r.timestamp_ms / 1000, tz=UTC))
+    head = (
+        f'{{"topic":"{r.topic}","partition":{r.partition},"offset":{r.offset},"timestamp":"{ts}",'
+        f'"key":{_key_json(r.key)},"ingested_at":"{ingested_at}","event":'
+    )
+    return head.encode() + value + b"}\n"
+
+
+def deadletter_line(e: Entry, ingested_at: str) -> bytes:
+    r = e.record
+    doc = {
+        "topic": r.topic,
+        "partition": r.partition,
+        "offset": r.offset,
+        "timestamp": utc_iso(datetime.fromtimestamp(r.timestamp_ms / 1000, tz=UTC)),
+        "key": r.key.decode("utf-8", errors="replace") if r.key is not None else None,
+        "reason": e.reason,
+        "detail": e.detail,
+        "ingested_at": ingested_at,
+        "raw": r.value.decode("utf-8", errors="replace") if r.value is not None else None,
+    }
+    return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+
+
+@dataclass(frozen=True)
+class LakeObject:
+    key: str
+    body: bytes
+    lines: int
+    layer: str  # "bronze" or "deadletter"
+
+
+def render(entries: list[Entry], ingested_at: datetime) -> list[LakeObject]:
+    """The objects for a batch of one topic-partition: split at hour boundaries of the record
+    timestamps; each named by partition and first/last offset, so a replay rewrites the same object."""
+    stamp = utc_iso(ingested_at)
+    groups: dict[tuple[str, int, datetime, bool], list[Entry]] = defaultdict(list)
+    for e in entries:
+        r = e.record
+        groups[(r.topic, r.partition, hour_of(r.timestamp_ms), e.reason is None)].append(e)
+    objects = []
+    for (topic, part, hour, ok), group in sorted(groups.items()):
+        first, last = group[0].record.offset, group[-1].record.offset
+        if ok:
+            key = bronze_object_key(topic, hour, part, first, last)
+            body = b"".join(bronze_line(e.record, stamp) for e in group)
+        else:
+            key = deadletter_object_key(topic, hour, part, first, last)
+            body = b"".join(deadletter_line(e, stamp) for e in group)
+        objects.append(LakeObject(key, body, len(group), "bronze" if ok else "deadletter"))
+    return objects
+
+
+@dataclass
+class Batch:
+    """Records buffered for one topic-partition since its last flush."""
+
+    started: float  # monotonic seconds
+    entries: list[Entry] = field(default_factory=list)
+    size: int = 0  # bytes of values
+
+    def add(self, entry: Entry) -> None:
+        self.entries.append(entry)
+        self.size += len(entry.record.value or b"")
+
+    @property
+    def next_offset(self) -> int:
+        return self.entries[-1].record.offset + 1
+
+    def due(self, now: float, max_records: int, max_bytes: int, max_age_s: float) -> bool:
+        return len(self.entries) >= max_records or self.size >= max_bytes or now - self.started >= max_age_s

@@ -1,0 +1,196 @@
+"""The consumer loop: Kafka → validate → batch per partition → S3 objects → commit.
+
+At least once: offsets are committed only after every object of a batch is written; a replay
+after a crash rebuilds the same batches from the committed offset, and the processor deduplicates
+whatever overlaps. SIGTERM (and SIGINT) stop polling, flush every batch, commit, and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from clinops_common.settings import Connections
+from clinops_common.storage import s3_client
+from clinops_ingest.config import IngestSettings
+from clinops_ingest.core import Batch, LakeObject, Record, render, validate
+from clinops_ingest.metrics import IngestMetrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class S3WriteError(RuntimeError):
+    """S3 kept failing past the retry budget: exit without committing (a restart replays)."""
+
+
+class LakeWriter:
+    """Writes objects to the lake bucket, retrying with backoff for up to ``retry_s`` seconds."""
+
+    def __init__(self, client: S3Client, bucket: str, retry_s: float) -> None:
+        self.client, self.bucket, self.retry_s = client, bucket, retry_s
+
+    def _put(self, obj: LakeObject) -> None:
+        deadline = time.monotonic() + self.retry_s
+        delay = 0.2
+        while True:
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=obj.key, Body=obj.body, ContentType="application/x-ndjson"
+                )
+                return
+            except Exception as err:
+                if time.monotonic() + delay > deadline:
+                    raise S3WriteError(f"could not write {obj.key}") from err
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def write(self, objects: list[LakeObject]) -> None:
+        await asyncio.gather(*(asyncio.to_thread(self._put, o) for o in objects))
+
+
+class Ingestor:
+    def __init__(
+        self, settings: IngestSettings, conns: Connections, log: Any, metrics: IngestMetrics | None = None
+    ) -> None:
+        self.settings = settings
+        self.conns = conns
+        self.log = log
+        self.metrics = metrics or IngestMetrics()
+        self.writer = LakeWriter(s3_client(conns), conns.lake_bucket, settings.s3_retry_s)
+        self.batches: dict[Any, Batch] = {}
+        self.buffered = 0
+        self.stop = asyncio.Event()
+        self.consumed = 0
+        self.first_message_at: float | None = None  # monotonic; for throughput figures
+        self.consumer: Any = None
+
+    def kafka_topics(self) -> list[str]:
+        return [f"{self.settings.topic_prefix}{t}" for t in self.settings.topics]
+
+    async def flush(self, tp: Any) -> None:
+        batch = self.batches.pop(tp, None)
+        if batch is None or not batch.entries:
+            return
+        self.buffered -= batch.size
+        t0 = time.monotonic()
+        objects = render(batch.entries, datetime.now(UTC))
+        await self.writer.write(objects)
+        await self.consumer.commit({tp: batch.next_offset})
+        self.metrics.flush_seconds.observe(time.monotonic() - t0)
+        for o in objects:
+            self.metrics.objects.labels(o.layer).inc()
+        self.log.debug(
+            "flushed", topic=tp.topic, partition=tp.partition, records=len(batch.entries), objects=len(objects)
+        )
+
+    async def flush_due(self, now: float) -> None:
+        """Flush batches that are full or old; everything when memory is past its bound."""
+        s = self.settings
+        if self.buffered >= s.max_buffer_bytes:
+            await self.flush_all()
+            return
+        for tp, batch in list(self.batches.items()):
+            if batch.due(now, s.max_batch_records, s.max_batch_bytes, s.max_batch_age_s):
+                await self.flush(tp)
+
+    async def flush_all(self) -> None:
+        for tp in list(self.batches):
+            await self.flush(tp)
+
+    def _accept(self, tp: Any, msg: Any) -> None:
+        topic = msg.topic.removeprefix(self.settings.topic_prefix)
+        entry = validate(Record(topic, msg.partition, msg.offset, msg.timestamp, msg.key, msg.value))
+        batch = self.batches.get(tp)
+        if batch is None:
+            batch = self.batches[tp] = Batch(time.monotonic())
+        batch.add(entry)
+        size = len(msg.value or b"")
+        self.buffered += size
+        self.metrics.messages.labels(topic).inc()
+        self.metrics.bytes.labels(topic).inc(size)
+        if entry.reason is not None:
+            self.metrics.deadletters.labels(topic, entry.reason).inc()
+
+    async def update_lag(self) -> None:
+        per_topic: dict[str, int] = {}
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is None:
+                continue
+            pos = await self.consumer.position(tp)
+            topic = tp.topic.removeprefix(self.settings.topic_prefix)
+            per_topic[topic] = per_topic.get(topic, 0) + max(0, high - pos)
+        for topic, lag in per_topic.items():
+            self.metrics.lag.labels(topic).set(lag)
+
+    async def run(self) -> int:
+        """Consume until stopped (signal, idle timeout or message limit); returns messages consumed."""
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.abc import ConsumerRebalanceListener
+
+        s = self.settings
+        ingestor = self
+
+        class FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+            async def on_partitions_revoked(self, revoked: Any) -> None:
+                for tp in revoked:
+                    await ingestor.flush(tp)
+
+            async def on_partitions_assigned(self, assigned: Any) -> None:
+                return None
+
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.conns.kafka_bootstrap_servers,
+            group_id=s.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_bytes=32 * 1024 * 1024,
+            isolation_level="read_uncommitted",
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=max(300, s.session_timeout_ms // 4),
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.stop.set)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                break
+        await self.consumer.start()
+        self.consumer.subscribe(self.kafka_topics(), listener=FlushOnRevoke())
+        self.log.info("consuming", topics=list(s.topics), group=s.group_id)
+        last_message = time.monotonic()
+        last_lag = 0.0
+        try:
+            while not self.stop.is_set():
+                asked = time.monotonic()
+                polled = await self.consumer.getmany(timeout_ms=200, max_records=s.max_poll_records)
+                now = time.monotonic()
+                for tp, msgs in polled.items():
+                    for msg in msgs:
+                        self._accept(tp, msg)
+                    self.consumed += len(msgs)
+                    last_message = now
+                    if self.first_message_at is None:
+                        self.first_message_at = asked
+                await self.flush_due(now)
+                if now - last_lag > 2.0:
+                    await self.update_lag()
+                    last_lag = now
+                if s.max_messages and self.consumed >= s.max_messages:
+                    break
+                if s.idle_exit_s and not polled and now - last_message >= s.idle_exit_s:
+                    if self.batches:
+                        await self.flush_all()
+                        continue
+                    break
+            await self.flush_all()
+            await self.update_lag()
+        finally:
+            await self.consumer.stop()
+        self.log.info("stopped", consumed=self.consumed)
+        return self.consumed

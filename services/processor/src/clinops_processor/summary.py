@@ -1,0 +1,50 @@
+"""Counts per layer of the lake, without Spark (object listing and Parquet metadata)."""
+
+from __future__ import annotations
+
+from clinops_common.lake import key
+from clinops_common.settings import Connections
+from clinops_common.storage import s3_client
+
+SILVER = ("measurements", "medications", "admissions", "outcomes", "quarantine")
+
+
+def count_lines(conns: Connections, prefix: str) -> tuple[int, int]:
+    """(objects, lines) under a prefix."""
+    s3 = s3_client(conns)
+    objects = lines = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=conns.lake_bucket, Prefix=prefix):
+        for o in page.get("Contents", []):
+            objects += 1
+            lines += s3.get_object(Bucket=conns.lake_bucket, Key=o["Key"])["Body"].read().count(b"\n")
+    return objects, lines
+
+
+def silver_rows(conns: Connections, table: str) -> int:
+    import pyarrow.dataset as ds
+    from pyarrow import fs
+
+    endpoint = conns.s3_endpoint_url
+    s3 = fs.S3FileSystem(
+        access_key=conns.s3_access_key.get_secret_value(),
+        secret_key=conns.s3_secret_key.get_secret_value(),
+        endpoint_override=endpoint.split("://", 1)[1],
+        scheme=endpoint.split("://", 1)[0],
+        region=conns.s3_region,
+    )
+    path = f"{conns.lake_bucket}/{key('silver', table)}"
+    if s3.get_file_info(path).type == fs.FileType.NotFound:
+        return 0
+    dataset = ds.dataset(path, filesystem=s3, format="parquet", partitioning="hive", exclude_invalid_files=True)
+    return int(dataset.count_rows())
+
+
+def lake_summary(conns: Connections) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for layer in ("bronze", "deadletter"):
+        objects, lines = count_lines(conns, f"{layer}/")
+        out[f"{layer} objects"] = objects
+        out[f"{layer} events"] = lines
+    for table in SILVER:
+        out[f"silver {table} rows" if table != "quarantine" else "quarantine rows"] = silver_rows(conns, table)
+    return out
