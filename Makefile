@@ -38,7 +38,7 @@ setup: ## Install everything on a fresh Debian 12 machine (idempotent; a second 
 	@$(UV) --version
 	@echo "==> [3/4] Python environment from uv.lock (.venv)"
 	@$(UV) sync --frozen --all-packages
-	@echo "==> [4/4] pinned infrastructure (Kafka, MinIO, Spark s3a jars)"
+	@echo "==> [4/4] pinned infrastructure (Kafka, MinIO, Spark s3a jars, Feast reference env)"
 	@$(DEVSTACK) tools
 	@echo "==> setup complete"
 
