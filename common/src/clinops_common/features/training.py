@@ -58,7 +58,7 @@ def build_training_set(
         raise PointInTimeError(f"entity rows lack column {entity_timestamp!r}")
     ents = entity_rows.reset_index(drop=True).copy()
     ents[entity_timestamp] = utc(ents[entity_timestamp])
-    out = ents.copy()
+    columns: dict[str, pd.Series] = {}
     for view_name, feats in svc.by_view().items():
         view: FeatureView = feature_view(view_name)
         dates = _dates(ents[entity_timestamp], view.ttl, horizon=timedelta(days=3650))
@@ -75,7 +75,7 @@ def build_training_set(
             guard=guard,
         )
         for f in feats:
-            out[f] = joined[f]
+            columns[f] = joined[f]
     for label in labels:
         rows = store.read(LABEL_VIEW, snap, [label], dates=_dates(ents[entity_timestamp], LABEL_VIEW.ttl, LABEL_VIEW.ttl))
         latest = rows.sort_values([LABEL_VIEW.timestamp_field, LABEL_VIEW.created_timestamp_field]).drop_duplicates(
@@ -88,5 +88,6 @@ def build_training_set(
             how="left",
             on=[LABEL_VIEW.entity.join_key, entity_timestamp],
         )
-        out[label] = merged[label].to_numpy()
+        columns[label] = pd.Series(merged[label].to_numpy(), index=ents.index)
+    out = pd.concat([ents, pd.DataFrame(columns, index=ents.index)], axis=1)
     return TrainingSet(out, snap.snapshot_id, svc.name)

@@ -64,3 +64,42 @@ def demographics() -> list[dict[str, Any]]:
          "city": "Ottawa", "postal_code": "K1A", "healthcare_region": "East", "insurance_type": "public",
          "registration_date": date(2020, 1, 1)},
     ]
+
+
+def batch_tables() -> dict[str, list[dict[str, Any]]]:
+    """The stroke cohort's five tables for three patients (S1 high risk, S2 low, S3 with a past stroke)."""
+    d = date
+    return {
+        "demographics": [
+            {"patient_id": p, "date_of_birth": dob, "gender": g, "blood_type": "O+", "province": "ON",
+             "city": "Ottawa", "postal_code": "K1A", "healthcare_region": "East", "insurance_type": "public",
+             "registration_date": d(2020, 1, 1)}
+            for p, dob, g in [("S1", d(1944, 5, 1), "M"), ("S2", d(1995, 1, 1), "F"), ("S3", d(1960, 7, 1), "F")]
+        ],
+        "clinical_measurements": [
+            {"patient_id": p, "visit_date": d(2026, 2, 1), "avg_glucose_level": gl, "bmi": b,
+             "blood_pressure_systolic": 140.0, "heart_rate": 80.0, "cholesterol_level": 200.0}
+            for p, gl, b in [("S1", 230.0, 32.0), ("S2", 90.0, 22.0), ("S3", 150.0, 27.0)]
+        ],
+        "hospital_admin": [
+            {"patient_id": "S1", "hospital_id": "H1", "department": "Neurology", "admission_date": d(2026, 2, 20),
+             "discharge_status": None, "attending_physician": "Dr A"},
+            {"patient_id": "S3", "hospital_id": "H1", "department": "Neurology", "admission_date": d(2025, 6, 1),
+             "discharge_status": "home", "attending_physician": "Dr B"},
+        ],
+        "lifestyle": [
+            {"patient_id": p, "survey_date": d(2025, 12, 1), "smoking_status": s, "exercise_frequency": "weekly",
+             "alcohol_consumption": "none", "diet_type": "mixed"}
+            for p, s in [("S1", "smokes"), ("S2", "never smoked"), ("S3", "formerly smoked")]
+        ],
+        "conditions": [
+            {"patient_id": p, "recorded_at": d(2026, 1, 15), "hypertension": h, "heart_disease": hd, "diabetes": db,
+             "stroke_occurred": so, "stroke_probability": 0.1, "stroke_severity": None,
+             "stroke_date": sd, "recovery_status": None}
+            for p, h, hd, db, so, sd in [
+                ("S1", True, True, True, False, None),
+                ("S2", False, False, False, False, None),
+                ("S3", True, False, False, True, d(2025, 6, 1)),
+            ]
+        ],
+    }
