@@ -50,7 +50,8 @@ def test_equals_feast_row_for_row(views: list[ReferenceView], guard: bool) -> No
     assert len(expected) == len(entity)
     features = [c for v in views for c in v.dtypes]
     # the adversarial cases are really there
-    assert got[features[0]].isna().any() and got["b0"].isna().any()
+    assert got[features[0]].isna().any()
+    assert got["b0"].isna().any()
     for frame in (got, expected):
         frame["b_label"] = frame["b_label"].astype(object).where(frame["b_label"].notna(), None)
     pd.testing.assert_frame_equal(

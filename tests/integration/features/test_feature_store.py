@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -42,9 +42,13 @@ def store(spark: SparkSession, lake: Connections) -> OfflineStore:
         df.withColumn("date", F.to_date("event_time")).write.mode("overwrite").partitionBy("date").parquet(
             silver_path(BUCKET, table)  # type: ignore[arg-type]
         )
-    silver = {t: adapters.read_silver(spark, BUCKET, t) for t in ("measurements", "medications", "admissions", "outcomes")}
+    silver = {
+        t: adapters.read_silver(spark, BUCKET, t) for t in ("measurements", "medications", "admissions", "outcomes")
+    }
     assert adapters.read_silver(spark, BUCKET, "quarantine").count() == 0  # a table never written reads empty
-    views = core.streaming_features(silver["measurements"], silver["medications"], silver["admissions"], silver["outcomes"])
+    views = core.streaming_features(
+        silver["measurements"], silver["medications"], silver["admissions"], silver["outcomes"]
+    )
     offline = OfflineStore.for_lake(lake)
     adapters.write_views(offline, views)
     return offline
@@ -63,7 +67,10 @@ def online(redis_url: str, request: pytest.FixtureRequest) -> Iterator[OnlineSto
 def steps() -> pd.DataFrame:
     t0 = pd.Timestamp(sample.T0)
     return pd.DataFrame(
-        {"patient_id": ["PT1", "PT1", "PT1", "PT2", "PT9"], "event_timestamp": [t0 + pd.Timedelta(hours=h) for h in (1, 2, 3, 2, 2)]}
+        {
+            "patient_id": ["PT1", "PT1", "PT1", "PT2", "PT9"],
+            "event_timestamp": [t0 + pd.Timedelta(hours=h) for h in (1, 2, 3, 2, 2)],
+        }
     )
 
 
@@ -77,7 +84,9 @@ def test_training_set_is_point_in_time_and_guarded(store: OfflineStore) -> None:
     assert frame["creatinine_last_24h"].isna().all()
     unguarded = build_training_set(steps(), "adverse_event_v1", store=store, guard=False).frame
     assert unguarded.loc[0, "creatinine_last_24h"] == 2.5
-    assert frame.loc[4, "heart_rate_count_1h"] is None or pd.isna(frame.loc[4, "heart_rate_count_1h"])  # unknown patient
+    assert frame.loc[4, "heart_rate_count_1h"] is None or pd.isna(
+        frame.loc[4, "heart_rate_count_1h"]
+    )  # unknown patient
     assert frame["adverse_event_24h"].tolist()[:4] == [1.0, 1.0, 0.0, 0.0]  # the event at 3h is not in (3h, 27h]
 
 
@@ -86,9 +95,13 @@ def test_a_snapshot_rebuilds_the_same_training_set_bit_for_bit(spark: SparkSessi
     before = build_training_set(steps(), "adverse_event_v1", first.snapshot_id, store=store).frame
     # re-featurize the same date with different values: a new snapshot replaces that date's files
     changed = spark.createDataFrame(
-        [sample.measurement("PT1", 20, "heart_rate", 150, "bpm")], SILVER_SCHEMAS["measurements"].replace(" NOT NULL", "")
+        [sample.measurement("PT1", 20, "heart_rate", 150, "bpm")],
+        SILVER_SCHEMAS["measurements"].replace(" NOT NULL", ""),
     )
-    empty = {t: spark.createDataFrame([], SILVER_SCHEMAS[t].replace(" NOT NULL", "")) for t in ("medications", "admissions", "outcomes")}  # type: ignore[index]
+    empty = {
+        t: spark.createDataFrame([], SILVER_SCHEMAS[t].replace(" NOT NULL", ""))
+        for t in ("medications", "admissions", "outcomes")
+    }  # type: ignore[index]
     views = core.streaming_features(changed, empty["medications"], empty["admissions"], empty["outcomes"])
     second = adapters.write_views(store, {VITALS_VIEW.name: views[VITALS_VIEW.name]})
     assert second.parent == first.snapshot_id
@@ -109,12 +122,17 @@ def as_float(v: Any) -> Any:
 
 def test_online_vector_equals_the_offline_training_row(store: OfflineStore, online: OnlineStore) -> None:
     """No training/serving skew: materialize as of T, read online at T, build the training row at T."""
-    for pid, t in [("PT1", pd.Timestamp(sample.T0) + pd.Timedelta(hours=3, minutes=30)), ("PT2", pd.Timestamp(sample.T0) + pd.Timedelta(hours=2, minutes=30))]:
+    for pid, t in [
+        ("PT1", pd.Timestamp(sample.T0) + pd.Timedelta(hours=3, minutes=30)),
+        ("PT2", pd.Timestamp(sample.T0) + pd.Timedelta(hours=2, minutes=30)),
+    ]:
         end = t.to_pydatetime()
         materialize(store, online, end=end)
         reader = OnlineStore(online.client, prefix=online.prefix, clock=end.timestamp)
         vec = reader.get_online_features("adverse_event_v1", [pid])[0]
-        row = build_training_set(pd.DataFrame({"patient_id": [pid], "event_timestamp": [t]}), "adverse_event_v1", store=store).frame.iloc[0]
+        row = build_training_set(
+            pd.DataFrame({"patient_id": [pid], "event_timestamp": [t]}), "adverse_event_v1", store=store
+        ).frame.iloc[0]
         offline_values = {k: as_float(row[k]) for k in vec.features}
         assert vec.features == offline_values
         assert sum(v is not None for v in vec.features.values()) > 20
@@ -124,27 +142,37 @@ def test_online_vector_equals_the_offline_training_row(store: OfflineStore, onli
 def test_online_read_enforces_ttl_and_reports_freshness(store: OfflineStore, online: OnlineStore) -> None:
     end = sample.T0 + timedelta(hours=6)
     result = materialize(store, online, end=end)
-    assert result.patients == 2 and result.rows == 8  # 2 patients x 4 online views
+    assert result.patients == 2
+    assert result.rows == 8
     ttl = VITALS_VIEW.ttl
     fresh_at = sample.T0 + timedelta(hours=3) + ttl  # PT1's last step is 3h: exactly at the TTL edge
-    vec = OnlineStore(online.client, prefix=online.prefix, clock=fresh_at.timestamp).get_online_features("adverse_event_v1", ["PT1"])[0]
-    assert not vec.freshness["vitals"].stale and vec.freshness["vitals"].age_s == ttl.total_seconds()
+    vec = OnlineStore(online.client, prefix=online.prefix, clock=fresh_at.timestamp).get_online_features(
+        "adverse_event_v1", ["PT1"]
+    )[0]
+    assert not vec.freshness["vitals"].stale
+    assert vec.freshness["vitals"].age_s == ttl.total_seconds()
     late = fresh_at + timedelta(seconds=1)
-    stale = OnlineStore(online.client, prefix=online.prefix, clock=late.timestamp).get_online_features("adverse_event_v1", ["PT1", "PT404"])
-    assert stale[0].freshness["vitals"].stale and stale[0].features["heart_rate_last_24h"] is None
-    assert stale[1].freshness["vitals"].missing and all(v is None for v in stale[1].features.values())
+    stale = OnlineStore(online.client, prefix=online.prefix, clock=late.timestamp).get_online_features(
+        "adverse_event_v1", ["PT1", "PT404"]
+    )
+    assert stale[0].freshness["vitals"].stale
+    assert stale[0].features["heart_rate_last_24h"] is None
+    assert stale[1].freshness["vitals"].missing
+    assert all(v is None for v in stale[1].features.values())
     key_ttl = online.client.ttl(online.key("PT1"))
     assert 47 * 3600 < key_ttl <= 48 * 3600  # type: ignore[operator]
     memory = online.client.memory_usage(online.key("PT1"))
     print(f"\nredis_bytes_per_patient={memory}")
-    assert memory is not None and memory < 16_000
+    assert memory is not None
+    assert memory < 16_000
 
 
 def test_incremental_materialization_writes_only_newer_rows(store: OfflineStore, online: OnlineStore) -> None:
     first = materialize(store, online, end=sample.T0 + timedelta(hours=6))
     assert not first.incremental
     again = materialize(store, online, end=sample.T0 + timedelta(hours=6), incremental=True)
-    assert again.incremental and again.rows == 0  # nothing added since
+    assert again.incremental
+    assert again.rows == 0
     labels = store.read(LABEL_VIEW, store.snapshot(), [])
     assert len(labels) > 0
 

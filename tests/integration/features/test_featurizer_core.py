@@ -12,7 +12,6 @@ from pyspark.sql import DataFrame, SparkSession
 from clinops_common.features.definitions import FEATURE_VIEWS
 from clinops_common.lake import BATCH_SCHEMAS, SILVER_SCHEMAS
 from clinops_featurizer import core
-
 from clinops_featurizer.sample import T0, demographics, tables
 
 
@@ -43,7 +42,8 @@ def step(hours: int) -> Any:
 
 def test_one_row_per_patient_per_hour_step(views: dict[str, Any]) -> None:
     keys = set(views["vitals"])
-    assert ("PT1", step(1)) in keys and ("PT2", step(2)) in keys
+    assert ("PT1", step(1)) in keys
+    assert ("PT2", step(2)) in keys
     assert all(set(v) == keys for v in views.values())
 
 
@@ -55,8 +55,10 @@ def test_windows_of_heart_rate(views: dict[str, Any]) -> None:
     assert row["heart_rate_count_1h"] == 3
     assert row["heart_rate_slope_1h"] == pytest.approx(60.0)  # +10 bpm per 10 min
     later = views["vitals"][("PT1", step(2))]
-    assert later["heart_rate_count_1h"] == 0 and later["heart_rate_mean_1h"] is None
-    assert later["heart_rate_count_6h"] == 3 and later["heart_rate_last_24h"] == 80
+    assert later["heart_rate_count_1h"] == 0
+    assert later["heart_rate_mean_1h"] is None
+    assert later["heart_rate_count_6h"] == 3
+    assert later["heart_rate_last_24h"] == 80
 
 
 def test_derived_vitals(views: dict[str, Any]) -> None:
@@ -80,7 +82,9 @@ def test_created_timestamp_is_when_the_inputs_became_known(views: dict[str, Any]
 def test_medication_flags_and_interaction(views: dict[str, Any]) -> None:
     row = views["medications"][("PT1", step(1))]
     assert (row["medications_24h"], row["distinct_drugs_24h"]) == (2, 2)
-    assert row["on_anticoagulant_24h"] == 1 and row["on_antiplatelet_24h"] == 1 and row["on_opioid_24h"] == 0
+    assert row["on_anticoagulant_24h"] == 1
+    assert row["on_antiplatelet_24h"] == 1
+    assert row["on_opioid_24h"] == 0
     assert row["bleeding_risk_interaction_24h"] == 1
     assert views["medications"][("PT2", step(2))]["medications_24h"] == 0
 
@@ -94,7 +98,9 @@ def test_context_and_label(views: dict[str, Any]) -> None:
     assert row["abnormal_labs_24h"] == 1
     assert row["hours_observed"] == pytest.approx(50 / 60)
     other = views["context"][("PT2", step(2))]
-    assert other["is_admitted"] == 0 and other["trial_arm"] is None and other["hours_since_admission"] is None
+    assert other["is_admitted"] == 0
+    assert other["trial_arm"] is None
+    assert other["hours_since_admission"] is None
     assert math.isclose(other["hours_observed"], 0.5)
     labels = views["adverse_event_label"]
     assert labels[("PT1", step(1))]["adverse_event_24h"] == 1  # the event at 3h is in (1h, 25h]

@@ -64,7 +64,9 @@ def test_adversarial_rows_match_the_definition(guard: bool) -> None:
 
 
 def test_guard_keeps_backfilled_values_out_and_ttl_edge_is_inclusive() -> None:
-    entity = pd.DataFrame({"patient_id": ["B", "B", "C", "C", "D"], "event_timestamp": [h(3), h(11), h(4), h(4.01), h(1)]})
+    entity = pd.DataFrame(
+        {"patient_id": ["B", "B", "C", "C", "D"], "event_timestamp": [h(3), h(11), h(4), h(4.01), h(1)]}
+    )
     got = point_in_time_join(entity, ADVERSARIAL_VIEW, ["x"], ttl=timedelta(hours=4))
     # B at 3h: the 2h value was created at 10h, so the 0h value (4.0) is used; at 11h both are too old.
     # C: exactly at the TTL edge the value counts; a moment later it does not. D has no rows at all.
@@ -91,7 +93,10 @@ def test_no_joined_value_has_an_event_or_created_time_after_its_row() -> None:
     )
     view["created_timestamp"] = view["event_timestamp"] + pd.to_timedelta(rng.integers(0, 20, n), unit="h")
     entity = pd.DataFrame(
-        {"patient_id": rng.choice(list("ABCDEFGH"), 500), "event_timestamp": [h(float(x)) for x in rng.uniform(0, 60, 500)]}
+        {
+            "patient_id": rng.choice(list("ABCDEFGH"), 500),
+            "event_timestamp": [h(float(x)) for x in rng.uniform(0, 60, 500)],
+        }
     )
     got = point_in_time_join(entity, view, ["x"], ttl=timedelta(hours=6))
     joined = got["x"].notna()
@@ -111,7 +116,10 @@ def test_missing_columns_are_a_clear_error() -> None:
 
 
 rows = st.lists(
-    st.tuples(st.sampled_from("ABC"), st.integers(0, 12), st.integers(0, 6)), min_size=0, max_size=30, unique_by=lambda r: r
+    st.tuples(st.sampled_from("ABC"), st.integers(0, 12), st.integers(0, 6)),
+    min_size=0,
+    max_size=30,
+    unique_by=lambda r: r,
 )
 
 

@@ -149,7 +149,10 @@ def _build_feast_reference(home: Path) -> None:
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": str(venv)}
     env.pop("UV_FROZEN", None)
     _run([_uv(), "venv", "--quiet", "--python", "python3.11", str(venv)], env=env)
-    _run([_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), "-r", str(FEAST_REQUIREMENTS)], env=env)
+    _run(
+        [_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), "-r", str(FEAST_REQUIREMENTS)],
+        env=env,
+    )
 
 
 def _requirements_digest(path: Path) -> str:

@@ -75,5 +75,3 @@ def materialize(
 
 def _us(ts: pd.Timestamp) -> int:
     return int(ts.value // 1000)
-
-

@@ -126,9 +126,7 @@ class OfflineStore:
             raise SnapshotNotFound(f"no snapshot {snapshot_id!r} in {self.root}") from None
         return Snapshot(**raw)
 
-    def commit(
-        self, added: Mapping[str, Iterable[DataFile]], *, now: datetime | None = None
-    ) -> Snapshot:
+    def commit(self, added: Mapping[str, Iterable[DataFile]], *, now: datetime | None = None) -> Snapshot:
         """A new snapshot: the parent's files, where each added file's (view, date) replaces the
         parent's files of that partition. Written first, then published through LATEST."""
         parent_id = self.latest_id()
@@ -139,7 +137,10 @@ class OfflineStore:
             replaced = {f.date for f in new}
             kept = [f for f in (parent.files(view) if parent else []) if f.date not in replaced]
             schema_id = FEATURE_VIEWS[view].schema_id if view in FEATURE_VIEWS else ""
-            views[view] = {"schema_id": schema_id, "files": [asdict(f) for f in sorted([*kept, *new], key=lambda f: f.path)]}
+            views[view] = {
+                "schema_id": schema_id,
+                "files": [asdict(f) for f in sorted([*kept, *new], key=lambda f: f.path)],
+            }
         snap = Snapshot(new_snapshot_id(now), parent_id, (now or datetime.now(UTC)).isoformat(), views)
         self._put(f"{SNAPSHOTS}/{snap.snapshot_id}.json", snap.to_json().encode())
         self._put(f"{SNAPSHOTS}/LATEST", snap.snapshot_id.encode())

@@ -13,6 +13,7 @@ flagged ``stale``.
 from __future__ import annotations
 
 import json
+import math
 import struct
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -84,7 +85,7 @@ def decode(view: FeatureView, blob: bytes | None) -> Decoded | None:
     nums = np.frombuffer(blob, dtype="<f8", count=len(numeric), offset=HEADER.size)
     values: dict[str, Any] = {}
     for name, v in zip(numeric, nums.tolist(), strict=True):
-        if v != v:  # NaN
+        if math.isnan(v):
             values[name] = None
             continue
         dtype = view.feature(name).dtype
@@ -205,7 +206,7 @@ class OnlineStore:
             feats: dict[str, Any] = {}
             fresh: dict[str, Freshness] = {}
             for view, blob in zip(views, blobs, strict=True):
-                row = decode(view, blob)
+                row = decode(view, blob if isinstance(blob, bytes) else None)
                 names = wanted[view.name]
                 if row is None:
                     feats.update(dict.fromkeys(names))
@@ -215,7 +216,10 @@ class OnlineStore:
                 stale = view.ttl.total_seconds() > 0 and age_us > view.ttl.total_seconds() * 1_000_000
                 feats.update({n: None if stale else row.values[n] for n in names})
                 fresh[view.name] = Freshness(
-                    datetime.fromtimestamp(row.event_us / 1_000_000, UTC), age_us / 1_000_000, stale=stale, missing=False
+                    datetime.fromtimestamp(row.event_us / 1_000_000, UTC),
+                    age_us / 1_000_000,
+                    stale=stale,
+                    missing=False,
                 )
             out.append(OnlineVector(pid, feats, fresh))
         return out

@@ -27,7 +27,8 @@ class TrainingSet:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.frame.shape  # type: ignore[return-value]
+        rows, cols = self.frame.shape
+        return int(rows), int(cols)
 
 
 def _dates(entity_ts: pd.Series, ttl: timedelta, horizon: timedelta) -> list[str]:
@@ -77,7 +78,9 @@ def build_training_set(
         for f in feats:
             columns[f] = joined[f]
     for label in labels:
-        rows = store.read(LABEL_VIEW, snap, [label], dates=_dates(ents[entity_timestamp], LABEL_VIEW.ttl, LABEL_VIEW.ttl))
+        rows = store.read(
+            LABEL_VIEW, snap, [label], dates=_dates(ents[entity_timestamp], LABEL_VIEW.ttl, LABEL_VIEW.ttl)
+        )
         latest = rows.sort_values([LABEL_VIEW.timestamp_field, LABEL_VIEW.created_timestamp_field]).drop_duplicates(
             [LABEL_VIEW.entity.join_key, LABEL_VIEW.timestamp_field], keep="last"
         )

@@ -51,7 +51,9 @@ def _session(conns: Connections, name: str) -> SparkSession:
 
 @app.command()
 def catalogue(
-    features: Annotated[bool, typer.Option("--features", help="List every feature with dtype and description.")] = False,
+    features: Annotated[
+        bool, typer.Option("--features", help="List every feature with dtype and description.")
+    ] = False,
 ) -> None:
     """Print the feature catalogue: the entity, the feature views and the feature services."""
     console.print(f"[bold]entity[/] {PATIENT.name} (join key {PATIENT.join_key}): {PATIENT.description}")
@@ -101,7 +103,9 @@ def featurize(
     snap = adapters.write_views(OfflineStore.for_lake(conns), views)
     rows = sum(f.size for v in views for f in snap.files(v))
     log.info("featurized", snapshot=snap.snapshot_id, views=len(views))
-    console.print(f"featurized {len(views)} views -> snapshot [bold]{snap.snapshot_id}[/] ({rows / 1e6:.2f} MB of files)")
+    console.print(
+        f"featurized {len(views)} views -> snapshot [bold]{snap.snapshot_id}[/] ({rows / 1e6:.2f} MB of files)"
+    )
 
 
 @app.command()
@@ -140,7 +144,9 @@ def stroke(
     snap = adapters.write_views(OfflineStore.for_lake(conns), {"stroke_risk": feats})
     n = feats.count()
     high = feats.filter(F.col("risk_category") == "high").count()
-    console.print(f"stroke cohort: {n} patients ({high} high risk), {len(checks)} checks passed -> snapshot {snap.snapshot_id}")
+    console.print(
+        f"stroke cohort: {n} patients ({high} high risk), {len(checks)} checks passed -> snapshot {snap.snapshot_id}"
+    )
 
 
 @app.command()
@@ -235,7 +241,7 @@ def sample_data(
         if if_missing and exists(f"silver/{table}/"):
             console.print(f"silver/{table}: present, kept")
             continue
-        df = spark.createDataFrame(rows, SILVER_SCHEMAS[table].replace(" NOT NULL", ""))  # type: ignore[index]
+        df = spark.createDataFrame(rows, SILVER_SCHEMAS[table].replace(" NOT NULL", ""))  # type: ignore[index,type-var]
         df.withColumn("date", F.to_date("event_time")).write.mode("overwrite").partitionBy("date").parquet(
             silver_path(conns.lake_bucket, table)  # type: ignore[arg-type]
         )
@@ -244,7 +250,7 @@ def sample_data(
         if if_missing and exists(f"batch/{table}/"):
             console.print(f"batch/{table}: present, kept")
             continue
-        df = spark.createDataFrame(rows, BATCH_SCHEMAS[table].replace(" NOT NULL", ""))  # type: ignore[index]
+        df = spark.createDataFrame(rows, BATCH_SCHEMAS[table].replace(" NOT NULL", ""))  # type: ignore[index,type-var]
         writer = df.write.mode("overwrite")
         path = batch_path(conns.lake_bucket, table)  # type: ignore[arg-type]
         writer.json(path) if table == "demographics" else writer.parquet(path)

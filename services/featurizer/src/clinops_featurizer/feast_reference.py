@@ -5,9 +5,9 @@ project's lock), never imported by clinops itself::
 
     <feast venv>/bin/python feast_reference.py spec.json
 
-``spec.json``: ``{"entity": <parquet>, "out": <parquet>, "guard": bool, "store": "duckdb" | "dask", "views": [{"name", "path",
-"ttl_s", "features": {name: dtype}}]}``. Writes the joined rows (entity columns, then features) to
-``out`` and prints ``feast_pit_join_s=<seconds>`` for the join alone.
+``spec.json``: ``{"entity": <parquet>, "out": <parquet>, "guard": bool, "store": "duckdb" | "dask",
+"views": [{"name", "path", "ttl_s", "features": {name: dtype}}]}``. Writes the joined rows (entity
+columns, then features) to ``out`` and prints ``feast_pit_join_s=<seconds>`` for the join alone.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def main(spec_path: str) -> None:
                 project="clinops_reference",
                 registry=str(Path(tmp, "registry.db")),
                 provider="local",
-                offline_store=DuckDBOfflineStoreConfig() if spec.get("store", "duckdb") == "duckdb" else DaskOfflineStoreConfig(),
+                offline_store=DuckDBOfflineStoreConfig()
+                if spec.get("store", "duckdb") == "duckdb"
+                else DaskOfflineStoreConfig(),
                 online_store=SqliteOnlineStoreConfig(path=str(Path(tmp, "online.db"))),
                 entity_key_serialization_version=3,
             )

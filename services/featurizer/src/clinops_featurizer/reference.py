@@ -49,8 +49,13 @@ def feast_historical_features(
             spec_views.append(
                 {"name": v.name, "path": str(path), "ttl_s": int(v.ttl.total_seconds()), "features": v.dtypes}
             )
-        spec = {"entity": str(d / "entity.parquet"), "out": str(d / "out.parquet"), "guard": guard, "store": store}
-        spec["views"] = spec_views  # type: ignore[assignment]
+        spec: dict[str, object] = {
+            "entity": str(d / "entity.parquet"),
+            "out": str(d / "out.parquet"),
+            "guard": guard,
+            "store": store,
+        }
+        spec["views"] = spec_views
         (d / "spec.json").write_text(json.dumps(spec))
         proc = subprocess.run(
             [str(python), "-W", "ignore", str(SCRIPT), str(d / "spec.json")],
@@ -64,4 +69,3 @@ def feast_historical_features(
             float(line.split("=", 1)[1]) for line in proc.stdout.splitlines() if line.startswith("feast_pit_join_s=")
         )
         return pd.read_parquet(d / "out.parquet"), seconds
-

@@ -39,9 +39,7 @@ def stroke_features(tables: dict[BatchTable, DataFrame], *, as_of: date) -> Data
     latest = {name: _latest_per_patient(df, name) for name, df in tables.items()}
     df = latest["demographics"].select(KEY, "date_of_birth", "gender", "registration_date")
     df = df.join(latest["clinical_measurements"].select(KEY, "visit_date", "avg_glucose_level", "bmi"), KEY, "left")
-    df = df.join(
-        latest["hospital_admin"].select(KEY, "admission_date", "discharge_status"), KEY, "left"
-    )
+    df = df.join(latest["hospital_admin"].select(KEY, "admission_date", "discharge_status"), KEY, "left")
     df = df.join(latest["lifestyle"].select(KEY, "survey_date", "smoking_status"), KEY, "left")
     df = df.join(
         latest["conditions"].select(

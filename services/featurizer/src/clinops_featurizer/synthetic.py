@@ -44,7 +44,9 @@ def view_rows(
     return frame.sample(frac=1.0, random_state=seed + 1).reset_index(drop=True)
 
 
-def entity_rows(n_rows: int, n_patients: int, hours: int, *, seed: int, ttl_edges: timedelta | None = None) -> pd.DataFrame:
+def entity_rows(
+    n_rows: int, n_patients: int, hours: int, *, seed: int, ttl_edges: timedelta | None = None
+) -> pd.DataFrame:
     """Entity rows at random times, some exactly on hour steps, some exactly ``ttl_edges`` after one,
     some for patients no view knows, a few duplicated."""
     rng = np.random.default_rng(seed)
