@@ -147,6 +147,7 @@ class OfflineStore:
         return snap
 
     def _put(self, rel: str, body: bytes) -> None:
+        self.fs.create_dir(self._abs(rel).rsplit("/", 1)[0], recursive=True)  # a no-op on S3
         with self.fs.open_output_stream(self._abs(rel)) as f:
             f.write(body)
 

@@ -12,6 +12,7 @@ flagged ``stale``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import struct
@@ -73,24 +74,31 @@ class Decoded:
     values: dict[str, Any]
 
 
+@functools.cache
+def _plan(view: FeatureView) -> tuple[list[str], frozenset[str], frozenset[str], list[str], bytes]:
+    numeric = _numeric(view)
+    ints = frozenset(f.name for f in view.features if f.dtype == "int64")
+    bools = frozenset(f.name for f in view.features if f.dtype == "bool")
+    return numeric, ints, bools, _strings(view), view.schema_id.encode()
+
+
 def decode(view: FeatureView, blob: bytes | None) -> Decoded | None:
     """The row packed in ``blob``, or None when absent or written under another schema."""
     if not blob:
         return None
-    sid, ev, cr = HEADER.unpack_from(blob)
-    if sid != view.schema_id.encode():
+    numeric, ints, bools, strs, sid = _plan(view)
+    got_sid, ev, cr = HEADER.unpack_from(blob)
+    if got_sid != sid:
         return None
-    numeric = _numeric(view)
     end = HEADER.size + 8 * len(numeric)
-    nums = np.frombuffer(blob, dtype="<f8", count=len(numeric), offset=HEADER.size)
-    values: dict[str, Any] = {}
-    for name, v in zip(numeric, nums.tolist(), strict=True):
-        if math.isnan(v):
-            values[name] = None
-            continue
-        dtype = view.feature(name).dtype
-        values[name] = int(v) if dtype == "int64" else bool(v) if dtype == "bool" else v
-    strs = _strings(view)
+    nums = np.frombuffer(blob, dtype="<f8", count=len(numeric), offset=HEADER.size).tolist()
+    values: dict[str, Any] = {n: (None if math.isnan(v) else v) for n, v in zip(numeric, nums, strict=True)}
+    for n in ints:
+        if values[n] is not None:
+            values[n] = int(values[n])
+    for n in bools:
+        if values[n] is not None:
+            values[n] = bool(values[n])
     if strs:
         values.update(zip(strs, json.loads(blob[end:]), strict=True))
     return Decoded(ev, cr, values)

@@ -153,19 +153,29 @@ def stroke(
 def materialize(
     incremental: Annotated[bool, typer.Option(help="Only files added since the last run.")] = False,
     snapshot: Annotated[str | None, typer.Option(help="Offline snapshot (default: latest).")] = None,
-    end: Annotated[str | None, typer.Option(help="As-of time, ISO (default: now).")] = None,
+    end: Annotated[
+        str | None, typer.Option(help="As-of time, ISO; 'data' = the latest step in the snapshot (default: now).")
+    ] = None,
 ) -> None:
     """Offline store -> Redis: the latest row per patient and online view (TTL 48h on each key)."""
+    from clinops_common.features.definitions import STREAMING_VIEWS
     from clinops_common.features.materialize import materialize as run
     from clinops_common.features.offline import OfflineStore
     from clinops_common.features.online import OnlineStore
 
     conns = Connections()
+    offline = OfflineStore.for_lake(conns)
+    as_of = None
+    if end == "data":
+        snap = offline.snapshot(snapshot)
+        as_of = max(offline.read(v, snap, [])["event_timestamp"].max() for v in STREAMING_VIEWS).to_pydatetime()
+    elif end:
+        as_of = datetime.fromisoformat(end)
     result = run(
-        OfflineStore.for_lake(conns),
+        offline,
         OnlineStore.from_url(conns.redis_url.get_secret_value()),
         snapshot=snapshot,
-        end=datetime.fromisoformat(end) if end else None,
+        end=as_of,
         incremental=incremental,
     )
     console.print(
@@ -176,17 +186,30 @@ def materialize(
 
 @app.command()
 def online(
-    patient_id: Annotated[str, typer.Argument(help="Patient id.")],
+    patient_id: Annotated[str | None, typer.Argument(help="Patient id (default: the first one stored).")] = None,
     service: Annotated[str, typer.Option(help="Feature service.")] = "adverse_event_v1",
-    at: Annotated[str | None, typer.Option(help="Read as if at this ISO time (TTL check); default now.")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="Read as if at this ISO time (TTL check); 'materialized' = the last run's as-of. Default: now."
+        ),
+    ] = None,
     show: Annotated[int, typer.Option(help="Features to print (non-null first).")] = 12,
 ) -> None:
     """Print one online feature vector with per-view freshness."""
     from clinops_common.features.online import OnlineStore
 
     conns = Connections()
-    clock = (lambda: datetime.fromisoformat(at).timestamp()) if at else None
-    store = OnlineStore.from_url(conns.redis_url.get_secret_value(), **({"clock": clock} if clock else {}))
+    store = OnlineStore.from_url(conns.redis_url.get_secret_value())
+    if at:
+        when = datetime.fromisoformat(store.state()["end"] if at == "materialized" else at).timestamp()
+        store = OnlineStore(store.client, clock=lambda: when)
+    if patient_id is None:
+        keys = sorted(k.decode() for k in store.client.scan_iter(f"{store.prefix}:patient:*", count=1000))
+        if not keys:
+            console.print("[red]nothing materialized yet: run `python -m clinops_featurizer materialize`[/]")
+            raise typer.Exit(1)
+        patient_id = keys[0].rsplit(":", 1)[1]
     vec = store.get_online_features(feature_service(service), [patient_id])[0]
     present = {k: v for k, v in vec.features.items() if v is not None}
     console.print(f"[bold]{service}[/] for {patient_id}: {len(present)}/{len(vec.features)} features present")
