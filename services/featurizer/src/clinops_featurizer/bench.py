@@ -99,9 +99,9 @@ def bench_online(work: Path, patients: int, reads: int, rng: np.random.Generator
             added[view.name] = [DataFile(str(path.relative_to(work / "offline")), path.stat().st_size, "2026-03-01")]
         store.commit(added)
         online = OnlineStore(client, prefix="bench")
-        mem0 = int(client.info("memory")["used_memory"])  # type: ignore[index]
+        mem0 = int(client.info("memory")["used_memory"])
         result = materialize(store, online, end=datetime(2026, 3, 2, tzinfo=UTC))
-        mem1 = int(client.info("memory")["used_memory"])  # type: ignore[index]
+        mem1 = int(client.info("memory")["used_memory"])
         say("materialize_patients", result.patients)
         say("materialize_rows", result.rows)
         say("materialize_s", result.seconds)
