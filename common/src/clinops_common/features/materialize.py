@@ -62,7 +62,7 @@ def materialize(
             ev = utc(latest[view.timestamp_field])
             cr = utc(latest[view.created_timestamp_field])
             newer = [
-                stored.get(pid) is None or (_us(e), _us(c)) >= stored[pid]
+                stored.get(pid) is None or (_us(e), _us(c)) > stored[pid]
                 for pid, e, c in zip(latest[view.entity.join_key], ev, cr, strict=True)
             ]
             latest = latest[newer]
