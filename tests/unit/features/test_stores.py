@@ -70,7 +70,7 @@ def test_latest_rows_respect_the_as_of_time() -> None:
     assert dict(zip(latest["patient_id"], latest["event_timestamp"], strict=True)) == {"A": T, "B": T}
 
 
-def write(store: OfflineStore, root: Path, view: FeatureView, frame: pd.DataFrame, date: str, name: str) -> DataFile:
+def write(root: Path, view: FeatureView, frame: pd.DataFrame, date: str, name: str) -> DataFile:
     path = root / view.name / f"date={date}" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
@@ -86,13 +86,13 @@ def test_snapshots_replace_rewritten_dates_and_keep_the_old_ones_readable(tmp_pa
     first = store.commit(
         {
             VITALS_VIEW.name: [
-                write(store, tmp_path, VITALS_VIEW, day1, "2026-03-01", "a.parquet"),
-                write(store, tmp_path, VITALS_VIEW, day2, "2026-03-02", "b.parquet"),
+                write(tmp_path, VITALS_VIEW, day1, "2026-03-01", "a.parquet"),
+                write(tmp_path, VITALS_VIEW, day2, "2026-03-02", "b.parquet"),
             ]
         }
     )
     redo = rows(VITALS_VIEW, ["A"], [0], seed=3)
-    second = store.commit({VITALS_VIEW.name: [write(store, tmp_path, VITALS_VIEW, redo, "2026-03-01", "c.parquet")]})
+    second = store.commit({VITALS_VIEW.name: [write(tmp_path, VITALS_VIEW, redo, "2026-03-01", "c.parquet")]})
     assert second.parent == first.snapshot_id
     assert store.latest_id() == second.snapshot_id
     assert sorted(f.path.rsplit("/", 1)[1] for f in second.files(VITALS_VIEW.name)) == ["b.parquet", "c.parquet"]
