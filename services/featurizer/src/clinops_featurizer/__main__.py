@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -75,17 +75,26 @@ def catalogue(
 
 @app.command()
 def featurize(
-    start: Annotated[str | None, typer.Option(help="First step (ISO time, inclusive).")] = None,
-    end: Annotated[str | None, typer.Option(help="Last step (ISO time, exclusive).")] = None,
+    start: Annotated[str | None, typer.Option(help="First day to featurize (ISO date or time; whole days).")] = None,
+    end: Annotated[str | None, typer.Option(help="Featurize up to this day, exclusive (rounded up to a day).")] = None,
 ) -> None:
-    """Silver -> the streaming feature views (and the label) -> a new offline-store snapshot."""
+    """Silver -> the streaming feature views (and the label) -> a new offline-store snapshot.
+
+    A snapshot replaces whole date partitions, so ``--start``/``--end`` are rounded out to whole days
+    (an hourly run recomputes its day so far)."""
     from clinops_common.features.offline import OfflineStore
     from clinops_featurizer import adapters, core
 
     conns = Connections()
     spark = _session(conns, "clinops-featurize")
     b = conns.lake_bucket
-    silver = {t: adapters.read_silver(spark, b, t) for t in ("measurements", "medications", "admissions", "outcomes")}
+    start, end = _whole_days(start, end)
+    # steps from ``start`` need 24h of history before it (and admissions from the start of the stay)
+    since = (datetime.fromisoformat(start) - timedelta(days=1)).date().isoformat() if start else None
+    silver = {
+        t: adapters.read_silver(spark, b, t, from_date=since if t != "admissions" else None)
+        for t in ("measurements", "medications", "admissions", "outcomes")
+    }
     try:
         demographics = adapters.read_batch(spark, b, "demographics")
         demographics.schema  # noqa: B018 - resolves the path now
@@ -99,6 +108,7 @@ def featurize(
         demographics,
         start=start,
         end=end,
+        all_measurements=adapters.read_silver(spark, b, "measurements").select("patient_id", "event_time"),
     )
     snap = adapters.write_views(OfflineStore.for_lake(conns), views)
     rows = sum(f.size for v in views for f in snap.files(v))
@@ -106,6 +116,18 @@ def featurize(
     console.print(
         f"featurized {len(views)} views -> snapshot [bold]{snap.snapshot_id}[/] ({rows / 1e6:.2f} MB of files)"
     )
+
+
+def _whole_days(start: str | None, end: str | None) -> tuple[str | None, str | None]:
+    def day(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+
+    lo = day(start).isoformat() if start else None
+    hi = None
+    if end:
+        t = datetime.fromisoformat(end).replace(tzinfo=None)
+        hi = (day(end) + (timedelta(days=1) if t != day(end) else timedelta(0))).isoformat()
+    return lo, hi
 
 
 @app.command()

@@ -15,14 +15,17 @@ def _ddl(ddl: str) -> str:
     return ddl.replace(" NOT NULL", "")
 
 
-def read_silver(spark: SparkSession, bucket: str, table: SilverTable) -> DataFrame:
-    """A silver table (every date partition); empty, with the contract's columns, if none is written yet."""
+def read_silver(spark: SparkSession, bucket: str, table: SilverTable, *, from_date: str | None = None) -> DataFrame:
+    """A silver table (its date partitions from ``from_date`` on, or all); empty, with the contract's
+    columns, if none is written yet."""
     try:
         df = spark.read.schema(_ddl(SILVER_SCHEMAS[table]) + ", date DATE").parquet(silver_path(bucket, table))
     except AnalysisException as err:
         if "PATH_NOT_FOUND" not in str(err):
             raise
         return spark.createDataFrame([], _ddl(SILVER_SCHEMAS[table]))
+    if from_date:
+        df = df.filter(F.col("date") >= F.lit(from_date).cast("date"))  # partition pruning
     return df.drop("date")
 
 

@@ -293,8 +293,12 @@ def streaming_features(
     *,
     start: str | None = None,
     end: str | None = None,
+    all_measurements: DataFrame | None = None,
 ) -> dict[str, DataFrame]:
-    """Every streaming view (and the label) from the silver tables, keyed by view name."""
+    """Every streaming view (and the label) from the silver tables, keyed by view name.
+
+    ``all_measurements`` (default: ``measurements``) is where a patient's first measurement is
+    looked up, when ``measurements`` holds only the days a partial run needs."""
     grid = hourly_grid(measurements, medications, admissions, start=start, end=end)
     grid = grid.cache()
     names = (*VITALS, *LABS)
@@ -303,6 +307,8 @@ def streaming_features(
         VITALS_VIEW.name: vitals_view(wide),
         LABS_VIEW.name: labs_view(wide),
         MEDICATIONS_VIEW.name: medications_view(medications, grid),
-        CONTEXT_VIEW.name: context_view(admissions, demographics, measurements, wide, grid),
+        CONTEXT_VIEW.name: context_view(
+            admissions, demographics, all_measurements if all_measurements is not None else measurements, wide, grid
+        ),
         LABEL_VIEW.name: label_view(outcomes, grid),
     }
