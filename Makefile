@@ -38,7 +38,7 @@ setup: ## Install everything on a fresh Debian 12 machine (idempotent; a second 
 	@$(UV) --version
 	@echo "==> [3/4] Python environment from uv.lock (.venv)"
 	@$(UV) sync --frozen --all-packages
-	@echo "==> [4/4] pinned infrastructure (Kafka, MinIO, Spark s3a jars)"
+	@echo "==> [4/4] pinned infrastructure (Kafka, MinIO, Spark s3a jars, Feast reference env)"
 	@$(DEVSTACK) tools
 	@echo "==> setup complete"
 
@@ -113,6 +113,30 @@ lint: ## ruff (lint and format check) and mypy
 format: ## Format and auto-fix with ruff
 	@$(RUN) ruff format .
 	@$(RUN) ruff check --fix .
+
+# ---- feature store (issue 5) ------------------------------------------------------------------
+FEATURIZER := $(RUN) python -m clinops_featurizer
+BENCH_FEATURES_ARGS ?=
+
+.PHONY: demo-features
+demo-features: ## Featurize silver, materialize to Redis, print one online vector and a training set's shape
+	@[ -x .venv/bin/python ] || $(MAKE) setup
+	@$(DEVSTACK) up
+	@eval "$$($(DEVSTACK) env)"; \
+	echo "==> sample silver and batch tables where none exist yet"; $(FEATURIZER) sample-data --if-missing; \
+	echo "==> featurize silver -> offline store"; $(FEATURIZER) featurize; \
+	echo "==> stroke cohort -> stroke_risk"; $(FEATURIZER) stroke; \
+	echo "==> materialize -> Redis"; $(FEATURIZER) materialize --end "$${DEMO_AS_OF:-data}"; \
+	echo "==> one online vector"; $(FEATURIZER) online --at materialized; \
+	echo "==> point-in-time training set"; $(FEATURIZER) training-set
+
+.PHONY: features-catalogue
+features-catalogue: ## Print the feature catalogue (entity, views, services; FEATURES=1 lists every feature)
+	@$(FEATURIZER) catalogue $(if $(FEATURES),--features,)
+
+.PHONY: bench-features
+bench-features: ## Feature-store benchmark: materialization, online vs bare Redis reads, our PIT join vs Feast's
+	@$(RUN) python -m clinops_featurizer.bench $(BENCH_FEATURES_ARGS)
 
 .PHONY: clean
 clean: down ## Stop the stack and delete its data (.local/)

@@ -31,7 +31,7 @@ def _say(msg: str) -> None:
 
 @app.command()
 def tools() -> None:
-    """Build the pinned infrastructure (Kafka, MinIO, Spark s3a jars) into the cache, if missing."""
+    """Build the pinned infrastructure (Kafka, MinIO, Spark s3a jars, Feast reference) into the cache, if missing."""
     s = StackSettings()
     console.print(f"[bold]Pinned infrastructure[/] in {s.cache}")
     for i, tool in enumerate(toolchain.TOOLS, 1):

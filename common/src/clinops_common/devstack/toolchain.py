@@ -26,6 +26,10 @@ MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 HADOOP_VERSION = "3.4.2"
 AWS_SDK_BUNDLE_VERSION = "2.29.52"
 MAVEN_DEPENDENCY_PLUGIN = "3.8.1"
+# Feast, the reference for the point-in-time join (tests and bench-features only), in its own
+# virtualenv: its caps (pandas<3, redis<8, prometheus_client<0.25) clash with the project's lock.
+FEAST_VERSION = "0.67.0"
+FEAST_REQUIREMENTS = Path(__file__).with_name("feast-reference.txt")
 
 
 class ToolError(RuntimeError):
@@ -135,6 +139,28 @@ def _build_spark_s3a(home: Path) -> None:
     )
 
 
+def _uv() -> str:
+    found = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
+    return found
+
+
+def _build_feast_reference(home: Path) -> None:
+    venv = home / "venv"
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": str(venv)}
+    env.pop("UV_FROZEN", None)
+    _run([_uv(), "venv", "--quiet", "--python", "python3.11", str(venv)], env=env)
+    _run(
+        [_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), "-r", str(FEAST_REQUIREMENTS)],
+        env=env,
+    )
+
+
+def _requirements_digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+
+
 KAFKA = Tool("kafka", KAFKA_VERSION, f"libs/kafka_2.13-{KAFKA_VERSION}.jar", _build_kafka)
 MINIO = Tool("minio", MINIO_VERSION, "bin/minio", _build_minio)
 SPARK_S3A = Tool(
@@ -143,7 +169,18 @@ SPARK_S3A = Tool(
     f"hadoop-aws-{HADOOP_VERSION}.jar",
     _build_spark_s3a,
 )
-TOOLS: tuple[Tool, ...] = (KAFKA, MINIO, SPARK_S3A)
+FEAST_REFERENCE = Tool(
+    "feast-reference",
+    f"{FEAST_VERSION}-{_requirements_digest(FEAST_REQUIREMENTS)}",
+    "venv/bin/python",
+    _build_feast_reference,
+)
+TOOLS: tuple[Tool, ...] = (KAFKA, MINIO, SPARK_S3A, FEAST_REFERENCE)
+
+
+def feast_python(cache: Path) -> Path:
+    """The Python of the pinned Feast environment (the point-in-time join's reference)."""
+    return require(FEAST_REFERENCE, cache) / "venv" / "bin" / "python"
 
 
 def spark_s3a_jars(cache: Path) -> list[Path]:

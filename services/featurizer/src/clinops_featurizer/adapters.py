@@ -1,0 +1,53 @@
+"""Spark I/O of the featurizer: silver and batch tables in, offline-store snapshots out."""
+
+from __future__ import annotations
+
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from clinops_common.features.definitions import EVENT_TIMESTAMP
+from clinops_common.features.offline import DataFile, OfflineStore, Snapshot
+from clinops_common.lake import BATCH_SCHEMAS, SILVER_SCHEMAS, BatchTable, SilverTable, batch_path, silver_path
+
+
+def _ddl(ddl: str) -> str:
+    return ddl.replace(" NOT NULL", "")
+
+
+def read_silver(spark: SparkSession, bucket: str, table: SilverTable, *, from_date: str | None = None) -> DataFrame:
+    """A silver table (its date partitions from ``from_date`` on, or all); empty, with the contract's
+    columns, if none is written yet."""
+    try:
+        df = spark.read.schema(_ddl(SILVER_SCHEMAS[table]) + ", date DATE").parquet(silver_path(bucket, table))
+    except AnalysisException as err:
+        if "PATH_NOT_FOUND" not in str(err):
+            raise
+        return spark.createDataFrame([], _ddl(SILVER_SCHEMAS[table]))
+    if from_date:
+        df = df.filter(F.col("date") >= F.lit(from_date).cast("date"))  # partition pruning
+    return df.drop("date")
+
+
+def read_batch(spark: SparkSession, bucket: str, table: BatchTable) -> DataFrame:
+    """A batch table of the stroke cohort: demographics as NDJSON, the others as Parquet."""
+    path = batch_path(bucket, table)
+    reader = spark.read.schema(_ddl(BATCH_SCHEMAS[table]))
+    return reader.json(path) if table == "demographics" else reader.parquet(path)
+
+
+def write_views(store: OfflineStore, views: dict[str, DataFrame]) -> Snapshot:
+    """Append each view's rows as new files under ``<view>/date=...`` and commit one snapshot in
+    which they replace the earlier files of the same dates."""
+    added: dict[str, list[DataFile]] = {}
+    for name, df in views.items():
+        before = set(store.list_files(name))
+        (
+            df.withColumn("date", F.date_format(EVENT_TIMESTAMP, "yyyy-MM-dd"))
+            .repartition("date")
+            .write.mode("append")
+            .partitionBy("date")
+            .parquet(store.view_uri(name))
+        )
+        added[name] = [f for p, f in store.list_files(name).items() if p not in before]
+    return store.commit(added)
