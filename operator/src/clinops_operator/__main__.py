@@ -23,6 +23,7 @@ app = service_app(
 
 @app.command()
 def run(
+    *,
     standalone: Annotated[
         bool,
         typer.Option(

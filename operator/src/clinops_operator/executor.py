@@ -7,7 +7,7 @@ commands as processes on one machine) implements the same three methods.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -52,7 +52,7 @@ class KubernetesExecutor:
                     render.SPARK_GROUP, render.SPARK_VERSION, task.namespace, render.SPARK_PLURAL, obj
                 )
             else:
-                self.batch.create_namespaced_job(task.namespace, obj)
+                self.batch.create_namespaced_job(task.namespace, cast(Any, obj))
         except ApiException as err:
             if err.status == HTTP_CONFLICT:
                 return False  # created before (a restart, a retried handler): never a duplicate
@@ -63,8 +63,11 @@ class KubernetesExecutor:
         try:
             obj: dict[str, Any]
             if task.stage.engine == "spark":
-                obj = self.custom.get_namespaced_custom_object(
-                    render.SPARK_GROUP, render.SPARK_VERSION, task.namespace, render.SPARK_PLURAL, task.name
+                obj = cast(
+                    dict[str, Any],
+                    self.custom.get_namespaced_custom_object(
+                        render.SPARK_GROUP, render.SPARK_VERSION, task.namespace, render.SPARK_PLURAL, task.name
+                    ),
                 )
             else:
                 obj = self.batch.read_namespaced_job(task.name, task.namespace).to_dict()
@@ -79,8 +82,15 @@ class KubernetesExecutor:
         selector = f"{LABEL_PIPELINE}={pipeline.name}"
         deleted = 0
         body = client.V1DeleteOptions(propagation_policy="Background")
-        apps = self.custom.list_namespaced_custom_object(
-            render.SPARK_GROUP, render.SPARK_VERSION, pipeline.namespace, render.SPARK_PLURAL, label_selector=selector
+        apps = cast(
+            dict[str, Any],
+            self.custom.list_namespaced_custom_object(
+                render.SPARK_GROUP,
+                render.SPARK_VERSION,
+                pipeline.namespace,
+                render.SPARK_PLURAL,
+                label_selector=selector,
+            ),
         )
         for app in apps.get("items", []):
             deleted += self._ignore_missing(
@@ -89,9 +99,11 @@ class KubernetesExecutor:
                 )
             )
         for job in self.batch.list_namespaced_job(pipeline.namespace, label_selector=selector).items:
-            deleted += self._ignore_missing(
-                lambda name=job.metadata.name: self.batch.delete_namespaced_job(name, pipeline.namespace, body=body)
-            )
+            job_name = job.metadata.name if job.metadata else None
+            if job_name:
+                deleted += self._ignore_missing(
+                    lambda name=job_name: self.batch.delete_namespaced_job(name, pipeline.namespace, body=body)
+                )
         return deleted
 
     @staticmethod

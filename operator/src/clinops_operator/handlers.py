@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -31,10 +32,17 @@ RESOURCE = (GROUP, VERSION, PLURAL)
 def kubernetes_api() -> client.ApiClient:
     """In a pod: its service account. Elsewhere: $KUBECONFIG (or ~/.kube/config)."""
     try:
-        kube_config.load_incluster_config()
+        kube_config.load_incluster_config()  # type: ignore[no-untyped-call]
     except kube_config.ConfigException:
-        kube_config.load_kube_config()
+        kube_config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
     return client.ApiClient()
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The pod's service account, else $KUBECONFIG as it is now (not as it was when a library was imported)."""
+    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    return info
 
 
 @kopf.on.startup()
@@ -77,17 +85,18 @@ def observe_spec(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, **_: A
     conditions = set_condition(
         list(status.get("conditions") or []),
         "SchedulesValid",
-        "False" if invalid else "True",
-        "InvalidCron" if invalid else "Valid",
-        f"invalid cron expression in schedules: {', '.join(invalid)}" if invalid else "all schedules parse",
-        datetime.now(UTC),
-        p.generation,
+        status="False" if invalid else "True",
+        reason="InvalidCron" if invalid else "Valid",
+        message=f"invalid cron expression in schedules: {', '.join(invalid)}" if invalid else "all schedules parse",
+        now=datetime.now(UTC),
+        generation=p.generation,
     )
     patch.status["conditions"] = conditions
 
 
 @kopf.timer(*RESOURCE, interval=SETTINGS.reconcile_interval_s, id="reconcile")
 def reconcile(
+    *,
     body: kopf.Body,
     meta: kopf.Meta,
     status: kopf.Status,
@@ -104,7 +113,9 @@ def reconcile(
     created = runs.parse_iso(meta["creationTimestamp"])
     annotations: Mapping[str, str] = meta.get("annotations") or {}
     try:
-        outcome = runs.reconcile(p, status, annotations, created, datetime.now(UTC), executor.observe)
+        outcome = runs.reconcile(
+            p, status=status, annotations=annotations, created=created, now=datetime.now(UTC), observe=executor.observe
+        )
         for task in outcome.start:
             if executor.start(task, p):
                 logger.info("created %s for run %s", task.name, task.run_id)

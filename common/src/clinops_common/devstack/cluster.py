@@ -265,15 +265,20 @@ def components(s: StackSettings) -> list[Component]:
     return [build(s) for build in BUILDERS.values()]
 
 
-def kubectl(s: StackSettings, *args: str, stdin: str | None = None, check: bool = True) -> str:
-    """Run the pinned kubectl as the admin against the local cluster; return its output."""
-    proc = subprocess.run(
+def kubectl_run(s: StackSettings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the pinned kubectl as the admin against the local cluster."""
+    return subprocess.run(
         [_bin(s, toolchain.KUBERNETES, "kubectl"), f"--kubeconfig={admin_kubeconfig(s)}", *args],
         input=stdin,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def kubectl(s: StackSettings, *args: str, stdin: str | None = None, check: bool = True) -> str:
+    """Run the pinned kubectl as the admin against the local cluster; return its output."""
+    proc = kubectl_run(s, *args, stdin=stdin)
     if check and proc.returncode != 0:
         raise ClusterError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
     return proc.stdout

@@ -10,6 +10,7 @@ from typing import Any
 def set_condition(
     conditions: Sequence[dict[str, Any]],
     cond_type: str,
+    *,
     status: str,
     reason: str,
     message: str,

@@ -91,7 +91,12 @@ def _new_run(p: Pipeline, status: Status, annotations: Mapping[str, str], create
     elif due := due_schedule(p, status, created, now):
         name, slot = due
         stages = SCHEDULED_STAGES[name]
-        run = {"id": scheduled_run_id(slot), "trigger": "schedule", "schedule": name, "stages": [s.value for s in stages]}
+        run = {
+            "id": scheduled_run_id(slot),
+            "trigger": "schedule",
+            "schedule": name,
+            "stages": [s.value for s in stages],
+        }
         out.status["lastScheduledSlots"] = {name: iso(slot)}
     else:
         if not status.get("phase"):
@@ -106,11 +111,11 @@ def _new_run(p: Pipeline, status: Status, annotations: Mapping[str, str], create
         "conditions": set_condition(
             status.get("conditions") or [],
             "Running",
-            "True",
-            "RunStarted",
-            f"run {run['id']} ({run['trigger']}): {', '.join(run['stages'])}",
-            now,
-            p.generation,
+            status="True",
+            reason="RunStarted",
+            message=f"run {run['id']} ({run['trigger']}): {', '.join(run['stages'])}",
+            now=now,
+            generation=p.generation,
         ),
     }
     out.events.append(f"run {run['id']} started ({run['trigger']})")
@@ -131,6 +136,7 @@ def _stage_record(t: StageTask, state: str, now: datetime, reason: str = "", mes
 
 def reconcile(
     p: Pipeline,
+    *,
     status: Status,
     annotations: Mapping[str, str],
     created: datetime,
@@ -171,7 +177,15 @@ def reconcile(
             return out
         message = f"run {run['id']} succeeded: {', '.join(run['stages'])}"
         for cond_type, value in (("Ready", "True"), ("Running", "False"), ("Failed", "False")):
-            conditions = set_condition(conditions, cond_type, value, "RunSucceeded", message, now, p.generation)
+            conditions = set_condition(
+                conditions,
+                cond_type,
+                status=value,
+                reason="RunSucceeded",
+                message=message,
+                now=now,
+                generation=p.generation,
+            )
         out.status |= {"phase": "Ready", "currentRun": None, "lastRunTime": iso(now), "conditions": conditions}
         out.events.append(message)
         return out
@@ -181,7 +195,15 @@ def reconcile(
         current, "Failed", now, result.reason, result.message
     )
     for cond_type, value in (("Failed", "True"), ("Ready", "False"), ("Running", "False")):
-        conditions = set_condition(conditions, cond_type, value, result.reason, message, now, p.generation)
+        conditions = set_condition(
+            conditions,
+            cond_type,
+            status=value,
+            reason=result.reason,
+            message=message,
+            now=now,
+            generation=p.generation,
+        )
     out.status |= {"phase": "Failed", "currentRun": None, "lastRunTime": iso(now), "conditions": conditions}
     out.events.append(message)
     return out
