@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -47,13 +48,16 @@ def run(
     from clinops_operator import handlers  # registers the handlers
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.PLAIN)
+    if not verbose:  # kopf reports every successful timer tick at INFO
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    logging.getLogger("clinops_operator").setLevel(logging.DEBUG if verbose else logging.INFO)
     typer.echo(f"clinops-operator: watching {', '.join(namespace) if namespace else 'all namespaces'}", err=True)
     kopf.run(
         standalone=standalone,
         clusterwide=not namespace,
         namespaces=namespace or (),
         priority=priority,
-        peering_name=handlers.SETTINGS.peering_name,
+        peering_name=None if standalone else handlers.SETTINGS.peering_name,
         liveness_endpoint=liveness,
     )
 

@@ -20,12 +20,12 @@ from kubernetes import config as kube_config
 
 from clinops_operator.config import OperatorSettings
 from clinops_operator.core import runs
-from clinops_operator.core.conditions import set_condition
 from clinops_operator.core.spec import GROUP, PLURAL, VERSION, Pipeline
 from clinops_operator.errors import PermanentError, RetryableError
 from clinops_operator.executor import Executor, KubernetesExecutor
 
 SETTINGS = OperatorSettings()
+LOG = logging.getLogger("clinops_operator")
 RESOURCE = (GROUP, VERSION, PLURAL)
 
 
@@ -55,7 +55,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.execution.default_backoff = SETTINGS.backoff_s
     settings.networking.request_timeout = SETTINGS.request_timeout_s
     settings.peering.name = SETTINGS.peering_name
-    settings.posting.level = logging.INFO
+    settings.posting.level = logging.WARNING  # Kubernetes events for problems only, not every timer tick
     if "executor" not in memo:  # tests may bring their own
         memo["executor"] = KubernetesExecutor(kubernetes_api())
 
@@ -75,23 +75,12 @@ def _pipeline(body: kopf.Body) -> Pipeline:
 @kopf.on.create(*RESOURCE)
 @kopf.on.resume(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
-def observe_spec(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, **_: Any) -> None:
-    """Acknowledge the spec: observedGeneration, and phase Pending for a new pipeline."""
+def observe_spec(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Acknowledge the spec. Phase and conditions belong to the reconcile timer alone (no racing writers)."""
     p = _pipeline(body)
     patch.status["observedGeneration"] = p.generation
-    if not status.get("phase"):
-        patch.status["phase"] = "Pending"
-    invalid = runs.invalid_schedules(p)
-    conditions = set_condition(
-        list(status.get("conditions") or []),
-        "SchedulesValid",
-        status="False" if invalid else "True",
-        reason="InvalidCron" if invalid else "Valid",
-        message=f"invalid cron expression in schedules: {', '.join(invalid)}" if invalid else "all schedules parse",
-        now=datetime.now(UTC),
-        generation=p.generation,
-    )
-    patch.status["conditions"] = conditions
+    for name in runs.invalid_schedules(p):
+        LOG.warning("%s/%s: invalid cron expression in schedules.%s", p.namespace, p.name, name)
 
 
 @kopf.timer(*RESOURCE, interval=SETTINGS.reconcile_interval_s, id="reconcile")
@@ -102,7 +91,6 @@ def reconcile(
     status: kopf.Status,
     patch: kopf.Patch,
     memo: kopf.Memo,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
     **_: Any,
 ) -> None:
     """Start due runs and move the current one along; create children the run needs."""
@@ -118,23 +106,29 @@ def reconcile(
         )
         for task in outcome.start:
             if executor.start(task, p):
-                logger.info("created %s for run %s", task.name, task.run_id)
+                LOG.info(
+                    "%s/%s: created %s",
+                    p.namespace,
+                    p.name,
+                    task.name,
+                    extra={"pipeline": p.name, "run": task.run_id, "stage": task.stage.value, "child": task.name},
+                )
     except RetryableError as err:
         raise kopf.TemporaryError(str(err), delay=SETTINGS.retry_delay_s) from err
     except PermanentError as err:
         raise kopf.PermanentError(str(err)) from err
     for event in outcome.events:
-        logger.info(event)
+        LOG.info("%s/%s: %s", p.namespace, p.name, event, extra={"pipeline": p.name, "namespace": p.namespace})
     for key, value in outcome.status.items():
         patch.status[key] = value
 
 
 @kopf.on.delete(*RESOURCE)
-def cleanup(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+def cleanup(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Delete the pipeline's SparkApplications and Jobs (their pods follow)."""
     p = _pipeline(body)
     try:
         deleted = _executor(memo).delete_all(p)
     except RetryableError as err:
         raise kopf.TemporaryError(str(err), delay=SETTINGS.retry_delay_s) from err
-    logger.info("deleted %d child object(s)", deleted)
+    LOG.info("%s/%s: deleted %d children", p.namespace, p.name, deleted, extra={"pipeline": p.name})

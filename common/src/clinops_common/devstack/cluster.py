@@ -167,6 +167,7 @@ def kube_apiserver(s: StackSettings) -> Component:
         url=apiserver_url(s),
         ready=lambda: _healthz(f"{apiserver_url(s)}/readyz", folder / "ca.crt"),
         prepare=lambda: _prepare_pki(s),
+        provision=lambda: install_crds(s),
         after=("etcd",),
     )
 
@@ -311,15 +312,24 @@ status:
 """
 
 
-def provision(s: StackSettings, nodes: int = DEFAULT_NODES, crds: Sequence[Path] | None = None) -> None:
-    """Create the fake nodes and install the CRDs; wait until nodes are Ready and CRDs established."""
-    manifest = "---\n".join(node_manifest(f"kwok-node-{i}") for i in range(nodes))
-    kubectl(s, "apply", "-f", "-", stdin=manifest)
+def install_crds(s: StackSettings, crds: Sequence[Path] | None = None) -> None:
+    """Install the CRDs (before kwok starts: its SparkApplication stages need the kind to exist)."""
     for crd in crd_files(s) if crds is None else crds:
         # Server-side: the SparkApplication CRD is too large for the last-applied annotation.
         kubectl(s, "apply", "--server-side", "--force-conflicts", "-f", str(crd))
     kubectl(s, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
+def create_nodes(s: StackSettings, nodes: int = DEFAULT_NODES) -> None:
+    """Create the fake nodes kwok manages and wait until they are Ready."""
+    manifest = "---\n".join(node_manifest(f"kwok-node-{i}") for i in range(nodes))
+    kubectl(s, "apply", "-f", "-", stdin=manifest)
     kubectl(s, "wait", "--for=condition=Ready", "node", "-l", NODE_LABEL, "--timeout=60s")
+
+
+def provision(s: StackSettings, nodes: int = DEFAULT_NODES) -> None:
+    """After every component runs: the nodes are Ready and namespaces get their default service account."""
+    create_nodes(s, nodes)
     _wait_default_service_account(s)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from croniter import croniter
 
-from clinops_operator.core.conditions import set_condition
+from clinops_operator.core.conditions import get_condition, set_condition
 from clinops_operator.core.render import StageResult, child_kind
 from clinops_operator.core.spec import Pipeline
 from clinops_operator.core.stages import Stage, StageTask, manual_run_id, scheduled_run_id, task
@@ -144,6 +144,33 @@ def reconcile(
     observe: Observe,
 ) -> Outcome:
     """Decide the next step for ``p``; ``observe`` reads a task's child (None when it does not exist)."""
+    out = _advance(p, status=status, annotations=annotations, created=created, now=now, observe=observe)
+    invalid = invalid_schedules(p)
+    conditions: list[dict[str, Any]] = list(out.status.get("conditions") or status.get("conditions") or [])
+    current = get_condition(conditions, "SchedulesValid")
+    wanted = "False" if invalid else "True"
+    if current is None or current.get("status") != wanted:
+        out.status["conditions"] = set_condition(
+            conditions,
+            "SchedulesValid",
+            status=wanted,
+            reason="InvalidCron" if invalid else "Valid",
+            message=f"invalid cron expression in: {', '.join(invalid)}" if invalid else "every schedule parses",
+            now=now,
+            generation=p.generation,
+        )
+    return out
+
+
+def _advance(
+    p: Pipeline,
+    *,
+    status: Status,
+    annotations: Mapping[str, str],
+    created: datetime,
+    now: datetime,
+    observe: Observe,
+) -> Outcome:
     out = Outcome()
     run: dict[str, Any] | None = dict(status["currentRun"]) if status.get("currentRun") else None
     conditions: list[dict[str, Any]] = list(status.get("conditions") or [])
