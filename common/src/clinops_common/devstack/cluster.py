@@ -317,14 +317,26 @@ def install_crds(s: StackSettings, crds: Sequence[Path] | None = None) -> None:
     for crd in crd_files(s) if crds is None else crds:
         # Server-side: the SparkApplication CRD is too large for the last-applied annotation.
         kubectl(s, "apply", "--server-side", "--force-conflicts", "-f", str(crd))
-    kubectl(s, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    _retry(s, "CRDs established", "wait", "--for=condition=Established", "crd", "--all", "--timeout=10s")
 
 
 def create_nodes(s: StackSettings, nodes: int = DEFAULT_NODES) -> None:
     """Create the fake nodes kwok manages and wait until they are Ready."""
     manifest = "---\n".join(node_manifest(f"kwok-node-{i}") for i in range(nodes))
     kubectl(s, "apply", "-f", "-", stdin=manifest)
-    kubectl(s, "wait", "--for=condition=Ready", "node", "-l", NODE_LABEL, "--timeout=60s")
+    _retry(s, "nodes Ready", "wait", "--for=condition=Ready", "node", "-l", NODE_LABEL, "--timeout=10s")
+
+
+def _retry(s: StackSettings, what: str, *args: str, timeout_s: float = 60.0) -> None:
+    """``kubectl wait`` fails at once on objects without status yet: ask again until the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        proc = kubectl_run(s, *args)
+        if proc.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise ClusterError(f"timed out waiting for {what}:\n{proc.stdout}{proc.stderr}")
+        time.sleep(0.5)
 
 
 def provision(s: StackSettings, nodes: int = DEFAULT_NODES) -> None:
