@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def test_rendered_chart_passes_kubeconform_strict_offline(cache: Path, crd_schem
 def test_examples_and_rendered_children_pass_kubeconform(cache: Path, crd_schemas: Path, tmp_path: Path) -> None:
     children = tmp_path / "children.yaml"
     render = subprocess.run(
-        ["python", "-m", "clinops_operator", "render", str(REPO_ROOT / "manifests" / "adverse-event.yaml")],
+        [sys.executable, "-m", "clinops_operator", "render", str(REPO_ROOT / "manifests" / "adverse-event.yaml")],
         capture_output=True,
         text=True,
         check=True,
