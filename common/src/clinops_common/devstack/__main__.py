@@ -148,16 +148,17 @@ def cluster_up(
         raise typer.Exit(1) from err
     console.print(f"control plane ready in {time.monotonic() - t0:.1f}s")
     sys.stdout.write(cluster.kubectl(s, "get", "nodes"))
-    console.print(f"admin kubeconfig: {cluster.admin_kubeconfig(s)}")
-    console.print(f"try: kubectl --kubeconfig {cluster.admin_kubeconfig(s)} get nodes")
+    bin_dir = cluster.link_tools(s)
+    console.print(f"admin kubeconfig: {cluster.admin_kubeconfig(s)}; pinned kubectl and helm in {bin_dir}")
+    console.print(f"try: export KUBECONFIG={cluster.admin_kubeconfig(s)}; kubectl get nodes")
 
 
 @app.command("cluster-down")
 def cluster_down() -> None:
     """Stop the local control plane (its data stays in .local/data/kube; `make clean` removes it)."""
     s = StackSettings()
-    for comp in reversed(cluster.components(s)):
-        supervisor.stop(s, comp.name, _say)
+    for name in reversed(cluster.BUILDERS):  # by name: stopping needs no built tools
+        supervisor.stop(s, name, _say)
 
 
 @app.command("cluster-status")

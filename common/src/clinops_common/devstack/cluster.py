@@ -339,6 +339,17 @@ def _retry(s: StackSettings, what: str, *args: str, timeout_s: float = 60.0) -> 
         time.sleep(0.5)
 
 
+def link_tools(s: StackSettings) -> Path:
+    """Put the pinned kubectl and helm in ``<home>/bin`` (``.local/bin``) for a developer's shell."""
+    bin_dir = s.home / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for tool, name in ((toolchain.KUBERNETES, "kubectl"), (toolchain.HELM, "helm")):
+        link = bin_dir / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(_bin(s, tool, name))
+    return bin_dir
+
+
 def provision(s: StackSettings, nodes: int = DEFAULT_NODES) -> None:
     """After every component runs: the nodes are Ready and namespaces get their default service account."""
     create_nodes(s, nodes)
