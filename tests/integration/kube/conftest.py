@@ -56,8 +56,8 @@ def cluster(stack: Any) -> Iterator[Cluster]:
     s: StackSettings = stack.settings
     if not REUSE:
         for comp in kube.components(s):
+            stack.started.append(comp.name)  # first: a process that starts but fails provisioning is stopped too
             supervisor.start(s, comp, say=lambda _msg: None)
-            stack.started.append(comp.name)
         kube.provision(s)
     elif not all(supervisor.status(s, c).healthy for c in kube.components(s)):
         pytest.fail("CLINOPS_TEST_STACK=reuse but the control plane is not healthy: run `make cluster-up`")
