@@ -104,6 +104,8 @@ def reconcile(
         outcome = runs.reconcile(
             p, status=status, annotations=annotations, created=created, now=datetime.now(UTC), observe=executor.observe
         )
+        for event in outcome.events:
+            LOG.info("%s/%s: %s", p.namespace, p.name, event, extra={"pipeline": p.name, "namespace": p.namespace})
         for task in outcome.start:
             if executor.start(task, p):
                 LOG.info(
@@ -117,8 +119,6 @@ def reconcile(
         raise kopf.TemporaryError(str(err), delay=SETTINGS.retry_delay_s) from err
     except PermanentError as err:
         raise kopf.PermanentError(str(err)) from err
-    for event in outcome.events:
-        LOG.info("%s/%s: %s", p.namespace, p.name, event, extra={"pipeline": p.name, "namespace": p.namespace})
     for key, value in outcome.status.items():
         patch.status[key] = value
 
