@@ -121,7 +121,10 @@ def write_crd_schemas(crds: Iterable[Path], out: Path) -> list[Path]:
             for version in spec["versions"]:
                 schema = openapi_to_json_schema(version["schema"]["openAPIV3Schema"])
                 props = schema.setdefault("properties", {})
-                props["metadata"] = {"type": "object"}  # ObjectMeta is checked by the API server
+                # Every object may carry these, declared in its schema or not; ObjectMeta is the API server's.
+                props.setdefault("apiVersion", {"type": "string"})
+                props.setdefault("kind", {"type": "string"})
+                props["metadata"] = {"type": "object"}
                 target = out / spec["group"] / f"{spec['names']['kind'].lower()}_{version['name']}.json"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(json.dumps(schema, indent=1))
