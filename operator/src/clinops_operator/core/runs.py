@@ -4,8 +4,9 @@ A run is an ordered list of stages with one id. It starts when the ``clinops.io/
 takes a value not yet handled (every stage), or when a cron slot of a schedule passes (that schedule's
 stages). Each reconcile looks at the current stage's child: missing, it is created; running, nothing
 changes; succeeded, the next stage starts or the run ends Ready; failed, the run ends Failed with the
-child's reason. Names are derived from the pipeline and the run, and the run is recorded in the
-status before the child exists, so a restarted operator picks up where it stopped.
+child's reason. Child names are derived from the pipeline and the run id, and the run id from the
+annotation value or the cron slot, so a restarted operator finds the children it created before it
+stopped (even when their status patch was lost) instead of creating them again.
 """
 
 from __future__ import annotations
