@@ -38,7 +38,7 @@ setup: ## Install everything on a fresh Debian 12 machine (idempotent; a second 
 	@$(UV) --version
 	@echo "==> [3/4] Python environment from uv.lock (.venv)"
 	@$(UV) sync --frozen --all-packages
-	@echo "==> [4/4] pinned infrastructure (Kafka, MinIO, Spark s3a jars, Feast reference env)"
+	@echo "==> [4/4] pinned infrastructure (Kafka, MinIO, Spark s3a jars, Feast reference env, the Kubernetes control plane, helm, kubeconform)"
 	@$(DEVSTACK) tools
 	@echo "==> setup complete"
 
@@ -138,6 +138,30 @@ features-catalogue: ## Print the feature catalogue (entity, views, services; FEA
 bench-features: ## Feature-store benchmark: materialization, online vs bare Redis reads, our PIT join vs Feast's
 	@$(RUN) python -m clinops_featurizer.bench $(BENCH_FEATURES_ARGS)
 
+# --- Kubernetes: local control plane, operator, chart ---------------------------------------------
+KUBECONFIG_LOCAL := $(CURDIR)/.local/kubeconfig
+
+.PHONY: cluster-up
+cluster-up: ## Start a local Kubernetes control plane (etcd, apiserver, controller manager, scheduler, kwok nodes)
+	@$(DEVSTACK) cluster-up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane (`make clean` deletes its data)
+	@$(DEVSTACK) cluster-down
+
+.PHONY: cluster-status
+cluster-status: ## One line per control-plane process
+	@$(DEVSTACK) cluster-status
+
+.PHONY: operator
+operator: ## Run the FeaturePipeline operator against .local/kubeconfig (make cluster-up first)
+	@[ -f $(KUBECONFIG_LOCAL) ] || { echo "no $(KUBECONFIG_LOCAL): run make cluster-up first"; exit 1; }
+	@KUBECONFIG=$(KUBECONFIG_LOCAL) $(RUN) python -m clinops_operator run --standalone --plain-logs
+
+.PHONY: chart-test
+chart-test: ## helm lint, helm template | kubeconform (strict, offline), helm install and the RBAC matrix
+	@$(RUN) pytest tests/integration/kube/test_chart.py $(PYTEST_ARGS)
+
 .PHONY: clean
-clean: down ## Stop the stack and delete its data (.local/)
+clean: down cluster-down ## Stop the stack and the control plane and delete their data (.local/)
 	rm -rf .local

@@ -65,6 +65,13 @@ class Ports(BaseModel):
     postgres: int = 15432
     mlflow: int = 15000
     prometheus: int = 19090
+    # The local Kubernetes control plane (`make cluster-up`).
+    etcd: int = 12379
+    etcd_peer: int = 12380
+    kube_apiserver: int = 16443
+    kube_controller_manager: int = 20257
+    kube_scheduler: int = 20259
+    kwok: int = 20247
 
 
 class StackSettings(BaseSettings):

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from clinops_common.devstack import cluster, supervisor, toolchain
 from clinops_common.devstack import components as comps
-from clinops_common.devstack import supervisor, toolchain
 from clinops_common.settings import StackSettings
 
 app = typer.Typer(
@@ -31,7 +31,7 @@ def _say(msg: str) -> None:
 
 @app.command()
 def tools() -> None:
-    """Build the pinned infrastructure (Kafka, MinIO, Spark s3a jars, Feast reference) into the cache, if missing."""
+    """Build the pinned infrastructure (Kafka, MinIO, Spark s3a jars, Feast reference, Kubernetes tools) if missing."""
     s = StackSettings()
     console.print(f"[bold]Pinned infrastructure[/] in {s.cache}")
     for i, tool in enumerate(toolchain.TOOLS, 1):
@@ -129,6 +129,51 @@ def smoke() -> None:
             t0 = time.monotonic()
             result = step()
             console.print(f"  [green]ok[/] {result.component:<10} {result.summary} ({time.monotonic() - t0:.1f}s)")
+
+
+@app.command("cluster-up")
+def cluster_up(
+    nodes: Annotated[int, typer.Option(help="How many fake kwok nodes to create.")] = cluster.DEFAULT_NODES,
+) -> None:
+    """Start the local Kubernetes control plane (etcd, apiserver, controller manager, scheduler, kwok)."""
+    s = StackSettings()
+    console.print(f"[bold]Starting the local control plane[/] (data in {cluster.cluster_dir(s)})")
+    t0 = time.monotonic()
+    try:
+        for comp in cluster.components(s):
+            supervisor.start(s, comp, _say)
+        cluster.provision(s, nodes=nodes)
+    except (supervisor.StartError, toolchain.ToolError, cluster.ClusterError) as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(1) from err
+    console.print(f"control plane ready in {time.monotonic() - t0:.1f}s")
+    sys.stdout.write(cluster.kubectl(s, "get", "nodes"))
+    bin_dir = cluster.link_tools(s)
+    console.print(f"admin kubeconfig: {cluster.admin_kubeconfig(s)}; pinned kubectl and helm in {bin_dir}")
+    console.print(f"try: export KUBECONFIG={cluster.admin_kubeconfig(s)}; kubectl get nodes")
+
+
+@app.command("cluster-down")
+def cluster_down() -> None:
+    """Stop the local control plane (its data stays in .local/data/kube; `make clean` removes it)."""
+    s = StackSettings()
+    for name in reversed(cluster.BUILDERS):  # by name: stopping needs no built tools
+        supervisor.stop(s, name, _say)
+
+
+@app.command("cluster-status")
+def cluster_status() -> None:
+    """One line per control-plane process. Exit 1 unless all are healthy."""
+    s = StackSettings()
+    table = Table("component", "state", "url", "pid", box=None)
+    all_ok = True
+    for comp in cluster.components(s):
+        st = supervisor.status(s, comp)
+        all_ok &= st.healthy
+        table.add_row(st.name, st.state, st.url, str(st.pid or "-"))
+    console.print(table)
+    if not all_ok:
+        raise typer.Exit(1)
 
 
 @app.command()

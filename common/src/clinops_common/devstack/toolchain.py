@@ -7,12 +7,15 @@ finds everything present and only checks.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 KAFKA_VERSION = "3.9.1"
@@ -30,6 +33,15 @@ MAVEN_DEPENDENCY_PLUGIN = "3.8.1"
 # virtualenv: its caps (pandas<3, redis<8, prometheus_client<0.25) clash with the project's lock.
 FEAST_VERSION = "0.67.0"
 FEAST_REQUIREMENTS = Path(__file__).with_name("feast-reference.txt")
+
+# The local Kubernetes control plane (`make cluster-up`, the operator's tests), all from the Go module proxy.
+KUBERNETES_VERSION = "v1.34.4"
+ETCD_VERSION = "v3.6.16"
+KWOK_VERSION = "v0.7.0"
+HELM_VERSION = "v3.19.5"
+KUBECONFORM_VERSION = "v0.7.0"
+# The real SparkApplication CRD (sparkoperator.k8s.io/v1beta2), from the spark-operator Go module.
+SPARK_OPERATOR_VERSION = "v2.5.2"
 
 
 class ToolError(RuntimeError):
@@ -103,8 +115,8 @@ def maven_copy(dependencies: list[tuple[str, str, str]], out: Path, *, transitiv
         _run(cmd)
 
 
-def _run(cmd: list[str], env: dict[str, str] | None = None) -> None:
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+def _run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr)[-4000:]
         raise ToolError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{tail}")
@@ -161,6 +173,149 @@ def _requirements_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
 
 
+def _go_env(home: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GOBIN": str(home / "bin"),
+        "GOFLAGS": "-trimpath -buildvcs=false",
+        "CGO_ENABLED": "0",
+        "GOTOOLCHAIN": "local",
+    }
+
+
+def _go_install(home: Path, package: str, ldflags: str = "-s -w") -> None:
+    _run(["go", "install", "-ldflags", ldflags, package], env=_go_env(home))
+
+
+def _module_source(module: str, version: str) -> dict[str, str]:
+    """``go mod download -json``: where the module proxy's copy of a module lies (Dir, GoMod, ...)."""
+    proc = subprocess.run(
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
+        env=_go_env(Path(tempfile.gettempdir())),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise ToolError(f"go mod download {module}@{version} failed:\n{proc.stdout}{proc.stderr}")
+    info: dict[str, str] = json.loads(proc.stdout)
+    return info
+
+
+def kubernetes_staging_replaces(gomod: str, version: str) -> dict[str, str]:
+    """The staging modules k8s.io/kubernetes replaces with local paths, mapped to their published version.
+
+    ``v1.34.4`` publishes its staging modules as ``v0.34.4``.
+    """
+    published = "v0." + version.removeprefix("v1.")
+    names = re.findall(r"^\s*(k8s\.io/[\w.-]+)\s*=>\s*\./staging/", gomod, flags=re.MULTILINE)
+    return {name: published for name in names}
+
+
+def kubernetes_ldflags(version: str) -> str:
+    """Version stamps that ``--version`` and clients read."""
+    major, minor = version.removeprefix("v").split(".")[:2]
+    stamps = {
+        "gitVersion": version,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+    }
+    flags = ["-s", "-w"]
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [f"-X {pkg}.{key}={value}" for key, value in stamps.items()]
+    return " ".join(flags)
+
+
+KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+
+
+def _build_kubernetes(home: Path) -> None:
+    source = _module_source("k8s.io/kubernetes", KUBERNETES_VERSION)
+    replaces = kubernetes_staging_replaces(Path(source["GoMod"]).read_text(), KUBERNETES_VERSION)
+    env = _go_env(home)
+    with tempfile.TemporaryDirectory(prefix="clinops-k8s-") as tmp:
+        wrapper = Path(tmp)
+        _run(["go", "mod", "init", "clinops.io/toolchain"], env=env, cwd=wrapper)
+        edits = [f"-require=k8s.io/kubernetes@{KUBERNETES_VERSION}"]
+        edits += [f"-replace={name}={name}@{v}" for name, v in replaces.items()]
+        _run(["go", "mod", "edit", *edits], env=env, cwd=wrapper)
+        packages = [f"k8s.io/kubernetes/cmd/{cmd}" for cmd in KUBERNETES_COMMANDS]
+        # Each package at the pinned version: a bare `go get pkg` would upgrade to the latest release.
+        _run(["go", "get", *(f"{pkg}@{KUBERNETES_VERSION}" for pkg in packages)], env=env, cwd=wrapper)
+        (home / "bin").mkdir(parents=True, exist_ok=True)
+        for pkg in packages:  # one at a time: each link needs a few GB
+            _run(
+                ["go", "build", "-ldflags", kubernetes_ldflags(KUBERNETES_VERSION), "-o", f"{home / 'bin'}/", pkg],
+                env=env,
+                cwd=wrapper,
+            )
+
+
+ETCD_MAIN = """package main
+
+import (
+\t"os"
+
+\t"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+"""
+
+
+def _build_etcd(home: Path) -> None:
+    env = _go_env(home)
+    with tempfile.TemporaryDirectory(prefix="clinops-etcd-") as tmp:
+        wrapper = Path(tmp)
+        _run(["go", "mod", "init", "clinops.io/etcd"], env=env, cwd=wrapper)
+        (wrapper / "main.go").write_text(ETCD_MAIN)
+        _run(["go", "get", f"go.etcd.io/etcd/server/v3@{ETCD_VERSION}"], env=env, cwd=wrapper)
+        _run(["go", "mod", "tidy"], env=env, cwd=wrapper)
+        (home / "bin").mkdir(parents=True, exist_ok=True)
+        _run(["go", "build", "-ldflags", "-s -w", "-o", str(home / "bin" / "etcd"), "."], env=env, cwd=wrapper)
+
+
+def _build_kwok(home: Path) -> None:
+    _go_install(home, f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}")
+
+
+def _build_helm(home: Path) -> None:
+    _go_install(
+        home,
+        f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}",
+        f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+    )
+
+
+def _build_kubeconform(home: Path) -> None:
+    _go_install(home, f"github.com/yannh/kubeconform/cmd/kubeconform@{KUBECONFORM_VERSION}")
+
+
+def _build_kubernetes_schemas(home: Path) -> None:
+    from clinops_common.devstack import schemas
+
+    schemas.build_kubernetes_schemas(home)
+
+
+def _kubernetes_validate_version() -> str:
+    try:
+        return metadata.version("kubernetes-validate")
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+SPARK_APPLICATION_CRD = "sparkoperator.k8s.io_sparkapplications.yaml"
+
+
+def _fetch_spark_operator_crds(home: Path) -> None:
+    source = _module_source("github.com/kubeflow/spark-operator/v2", SPARK_OPERATOR_VERSION)
+    bases = Path(source["Dir"]) / "config" / "crd" / "bases"
+    for crd in sorted(bases.glob("*.yaml")):
+        shutil.copyfile(crd, home / crd.name)
+
+
 KAFKA = Tool("kafka", KAFKA_VERSION, f"libs/kafka_2.13-{KAFKA_VERSION}.jar", _build_kafka)
 MINIO = Tool("minio", MINIO_VERSION, "bin/minio", _build_minio)
 SPARK_S3A = Tool(
@@ -175,7 +330,34 @@ FEAST_REFERENCE = Tool(
     "venv/bin/python",
     _build_feast_reference,
 )
-TOOLS: tuple[Tool, ...] = (KAFKA, MINIO, SPARK_S3A, FEAST_REFERENCE)
+ETCD = Tool("etcd", ETCD_VERSION, "bin/etcd", _build_etcd)
+KUBERNETES = Tool("kubernetes", KUBERNETES_VERSION, "bin/kubectl", _build_kubernetes)
+KWOK = Tool("kwok", KWOK_VERSION, "bin/kwok", _build_kwok)
+HELM = Tool("helm", HELM_VERSION, "bin/helm", _build_helm)
+KUBECONFORM = Tool("kubeconform", KUBECONFORM_VERSION, "bin/kubeconform", _build_kubeconform)
+# Offline JSON schemas of the built-in kinds for kubeconform, from the kubernetes-validate wheel.
+KUBERNETES_SCHEMAS = Tool(
+    "kubernetes-schemas",
+    f"v1.34.0-kv{_kubernetes_validate_version()}",
+    "v1.34.0-local-strict/deployment-apps-v1.json",
+    _build_kubernetes_schemas,
+)
+SPARK_OPERATOR_CRDS = Tool(
+    "spark-operator-crds", SPARK_OPERATOR_VERSION, SPARK_APPLICATION_CRD, _fetch_spark_operator_crds
+)
+TOOLS: tuple[Tool, ...] = (
+    KAFKA,
+    MINIO,
+    SPARK_S3A,
+    SPARK_OPERATOR_CRDS,
+    KUBERNETES_SCHEMAS,
+    KUBECONFORM,
+    KWOK,
+    ETCD,
+    HELM,
+    KUBERNETES,
+    FEAST_REFERENCE,
+)
 
 
 def feast_python(cache: Path) -> Path:

@@ -1,0 +1,179 @@
+"""Pure render functions: a stage task to the Kubernetes object that runs it, and back.
+
+``render(task, pipeline)`` gives a SparkApplication (sparkoperator.k8s.io/v1beta2, the real CRD) or a
+batch/v1 Job, owned by the pipeline so that deleting it deletes them. ``observe(obj)`` reads such an
+object's status into a ``StageResult``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from clinops_operator.core.spec import API_VERSION, KIND, Pipeline
+from clinops_operator.core.stages import Stage, StageTask
+
+SPARK_GROUP = "sparkoperator.k8s.io"
+SPARK_VERSION = "v1beta2"
+SPARK_PLURAL = "sparkapplications"
+SPARK_MAIN = "local:///opt/clinops/stages/{stage}.py"
+TRAINER_UID = 10001
+
+Obj = dict[str, Any]
+State = Literal["Running", "Succeeded", "Failed"]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a stage's child says about itself."""
+
+    state: State
+    reason: str = ""
+    message: str = ""
+
+
+def owner_reference(p: Pipeline) -> Obj:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": p.name,
+        "uid": p.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(t: StageTask, p: Pipeline) -> Obj:
+    return {
+        "name": t.name,
+        "namespace": t.namespace,
+        "labels": dict(t.labels),
+        "ownerReferences": [owner_reference(p)],
+    }
+
+
+def _env(t: StageTask) -> list[Obj]:
+    plain: list[Obj] = [{"name": k, "value": v} for k, v in t.env]
+    secret: list[Obj] = [
+        {"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.secret, "key": s.key}}} for s in t.secret_env
+    ]
+    return plain + secret
+
+
+def _container_security() -> Obj:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": TRAINER_UID,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def spark_application(t: StageTask, p: Pipeline) -> Obj:
+    s = p.spec.spark
+    pod_labels = dict(t.labels)
+    env = _env(t)
+    return {
+        "apiVersion": f"{SPARK_GROUP}/{SPARK_VERSION}",
+        "kind": "SparkApplication",
+        "metadata": _metadata(t, p),
+        "spec": {
+            "type": "Python",
+            "mode": "cluster",
+            "sparkVersion": s.spark_version,
+            "image": t.image,
+            "imagePullPolicy": p.spec.images.pull_policy,
+            "mainApplicationFile": SPARK_MAIN.format(stage=t.stage.value),
+            "arguments": list(t.args),
+            "restartPolicy": {"type": "Never"},
+            "driver": {
+                "cores": s.driver_cores,
+                "memory": s.driver_memory,
+                "serviceAccount": s.service_account,
+                "labels": dict(pod_labels),
+                "env": _env(t),
+            },
+            "executor": {
+                "instances": s.executor_instances,
+                "cores": s.executor_cores,
+                "memory": s.executor_memory,
+                "labels": pod_labels,
+                "env": env,
+            },
+        },
+    }
+
+
+def job(t: StageTask, p: Pipeline) -> Obj:
+    tr = p.spec.training
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(t, p),
+        "spec": {
+            "backoffLimit": tr.backoff_limit,
+            "activeDeadlineSeconds": tr.active_deadline_seconds,
+            "template": {
+                "metadata": {"labels": dict(t.labels)},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": TRAINER_UID, "fsGroup": TRAINER_UID},
+                    "containers": [
+                        {
+                            "name": t.stage.value,
+                            "image": t.image,
+                            "imagePullPolicy": p.spec.images.pull_policy,
+                            "args": list(t.args),
+                            "env": _env(t),
+                            "securityContext": _container_security(),
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+                        }
+                    ],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                },
+            },
+        },
+    }
+
+
+def render(t: StageTask, p: Pipeline) -> Obj:
+    """The object that runs ``t``: a SparkApplication for Spark stages, a Job for the trainer."""
+    return spark_application(t, p) if t.stage.engine == "spark" else job(t, p)
+
+
+def observe(obj: Obj) -> StageResult:
+    """Read a SparkApplication's or a Job's status."""
+    if obj.get("kind") == "SparkApplication":
+        return observe_spark_application(obj)
+    return observe_job(obj)
+
+
+_SPARK_FAILED = {"FAILED": "SparkApplicationFailed", "SUBMISSION_FAILED": "SparkSubmissionFailed"}
+
+
+def observe_spark_application(obj: Obj) -> StageResult:
+    app_state = (obj.get("status") or {}).get("applicationState") or {}
+    state = app_state.get("state", "")
+    if state == "COMPLETED":
+        return StageResult("Succeeded", "SparkApplicationCompleted")
+    if state in _SPARK_FAILED:
+        return StageResult("Failed", _SPARK_FAILED[state], app_state.get("errorMessage", "") or state)
+    return StageResult("Running", f"SparkApplication{state.title().replace('_', '') or 'Pending'}")
+
+
+def observe_job(obj: Obj) -> StageResult:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("status") != "True":
+            continue
+        if cond.get("type") == "Complete":
+            return StageResult("Succeeded", "JobComplete")
+        if cond.get("type") == "Failed":
+            return StageResult("Failed", cond.get("reason") or "JobFailed", cond.get("message", ""))
+    return StageResult("Running", "JobRunning")
+
+
+def child_kind(stage: Stage) -> str:
+    return "SparkApplication" if stage.engine == "spark" else "Job"

@@ -1,0 +1,131 @@
+"""Stage executors: where a ``StageTask`` runs.
+
+``Executor`` is the small interface the handlers use. ``KubernetesExecutor`` runs Spark stages as
+SparkApplications and the trainer as a Job, owned by the pipeline. A local executor (the same stage
+commands as processes on one machine) implements the same three methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, cast
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from clinops_operator.core import render
+from clinops_operator.core.spec import Pipeline
+from clinops_operator.core.stages import LABEL_PIPELINE, StageTask
+from clinops_operator.errors import RetryableError
+
+HTTP_NOT_FOUND = 404
+HTTP_CONFLICT = 409
+
+
+class Executor(Protocol):
+    """Runs stage tasks. Every method is idempotent: calling it twice has the effect of calling it once."""
+
+    def start(self, task: StageTask, pipeline: Pipeline) -> bool:
+        """Start the task unless it already runs or ran. True when this call started it."""
+        ...
+
+    def observe(self, task: StageTask) -> render.StageResult | None:
+        """The task's state, or None if it was never started."""
+        ...
+
+    def delete_all(self, pipeline: Pipeline) -> int:
+        """Stop and remove everything started for the pipeline; returns how many objects were deleted."""
+        ...
+
+
+class KubernetesExecutor:
+    """SparkApplications and Jobs in the pipeline's namespace, through the Kubernetes API."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.custom = client.CustomObjectsApi(api)
+        self.batch = client.BatchV1Api(api)
+
+    def start(self, task: StageTask, pipeline: Pipeline) -> bool:
+        obj = render.render(task, pipeline)
+        try:
+            if task.stage.engine == "spark":
+                self.custom.create_namespaced_custom_object(
+                    render.SPARK_GROUP, render.SPARK_VERSION, task.namespace, render.SPARK_PLURAL, obj
+                )
+            else:
+                self.batch.create_namespaced_job(task.namespace, cast(Any, obj))
+        except ApiException as err:
+            if err.status == HTTP_CONFLICT:
+                return False  # created before (a restart, a retried handler): never a duplicate
+            raise _translate(err, f"create {obj['kind']} {task.name}") from err
+        return True
+
+    def observe(self, task: StageTask) -> render.StageResult | None:
+        try:
+            obj: dict[str, Any]
+            if task.stage.engine == "spark":
+                obj = cast(
+                    dict[str, Any],
+                    self.custom.get_namespaced_custom_object(
+                        render.SPARK_GROUP, render.SPARK_VERSION, task.namespace, render.SPARK_PLURAL, task.name
+                    ),
+                )
+            else:
+                obj = self.batch.read_namespaced_job(task.name, task.namespace).to_dict()
+                obj = {"kind": "Job", "status": _camel_job_status(obj.get("status") or {})}
+        except ApiException as err:
+            if err.status == HTTP_NOT_FOUND:
+                return None
+            raise _translate(err, f"read {task.name}") from err
+        return render.observe(obj)
+
+    def delete_all(self, pipeline: Pipeline) -> int:
+        selector = f"{LABEL_PIPELINE}={pipeline.name}"
+        deleted = 0
+        body = client.V1DeleteOptions(propagation_policy="Background")
+        apps = cast(
+            dict[str, Any],
+            self.custom.list_namespaced_custom_object(
+                render.SPARK_GROUP,
+                render.SPARK_VERSION,
+                pipeline.namespace,
+                render.SPARK_PLURAL,
+                label_selector=selector,
+            ),
+        )
+        for app in apps.get("items", []):
+            deleted += self._ignore_missing(
+                lambda name=app["metadata"]["name"]: self.custom.delete_namespaced_custom_object(
+                    render.SPARK_GROUP, render.SPARK_VERSION, pipeline.namespace, render.SPARK_PLURAL, name, body=body
+                )
+            )
+        for job in self.batch.list_namespaced_job(pipeline.namespace, label_selector=selector).items:
+            job_name = job.metadata.name if job.metadata else None
+            if job_name:
+                deleted += self._ignore_missing(
+                    lambda name=job_name: self.batch.delete_namespaced_job(name, pipeline.namespace, body=body)
+                )
+        return deleted
+
+    @staticmethod
+    def _ignore_missing(call: Any) -> int:
+        try:
+            call()
+        except ApiException as err:
+            if err.status == HTTP_NOT_FOUND:
+                return 0
+            raise _translate(err, "delete") from err
+        return 1
+
+
+def _camel_job_status(status: dict[str, Any]) -> dict[str, Any]:
+    """The python client's snake_case Job status, as the API's own field names (what ``render`` reads)."""
+    conditions = [
+        {"type": c.get("type"), "status": c.get("status"), "reason": c.get("reason"), "message": c.get("message")}
+        for c in status.get("conditions") or []
+    ]
+    return {"conditions": conditions, "succeeded": status.get("succeeded"), "failed": status.get("failed")}
+
+
+def _translate(err: ApiException, what: str) -> Exception:
+    """API errors at the edge: 4xx other than conflicts mean a bug or a forbidden verb; all are retried."""
+    return RetryableError(f"{what}: {err.status} {err.reason}: {(err.body or '')[:500]}")

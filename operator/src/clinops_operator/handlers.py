@@ -1,0 +1,134 @@
+"""kopf handlers for FeaturePipeline: each a few lines around the pure core.
+
+* startup: settings (own progress prefix, finalizer, backoff, peering) and the executor;
+* create / resume / update: record what the operator saw (observedGeneration, phase Pending);
+* the reconcile timer: start runs (run-now annotation, cron schedules) and drive them stage by stage;
+* delete: remove the pipeline's children (owner references also let the garbage collector do it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kubernetes import client
+from kubernetes import config as kube_config
+
+from clinops_operator.config import OperatorSettings
+from clinops_operator.core import runs
+from clinops_operator.core.spec import GROUP, PLURAL, VERSION, Pipeline
+from clinops_operator.errors import PermanentError, RetryableError
+from clinops_operator.executor import Executor, KubernetesExecutor
+
+SETTINGS = OperatorSettings()
+LOG = logging.getLogger("clinops_operator")
+RESOURCE = (GROUP, VERSION, PLURAL)
+
+
+def kubernetes_api() -> client.ApiClient:
+    """In a pod: its service account. Elsewhere: $KUBECONFIG (or ~/.kube/config)."""
+    try:
+        kube_config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kube_config.ConfigException:
+        kube_config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
+    return client.ApiClient()
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The pod's service account, else $KUBECONFIG as it is now (not as it was when a library was imported)."""
+    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    return info
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=SETTINGS.storage_prefix)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=SETTINGS.storage_prefix, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = SETTINGS.finalizer
+    settings.execution.default_backoff = SETTINGS.backoff_s
+    settings.networking.request_timeout = SETTINGS.request_timeout_s
+    settings.peering.name = SETTINGS.peering_name
+    settings.posting.level = logging.WARNING  # Kubernetes events for problems only, not every timer tick
+    if "executor" not in memo:  # tests may bring their own
+        memo["executor"] = KubernetesExecutor(kubernetes_api())
+
+
+def _executor(memo: kopf.Memo) -> Executor:
+    executor: Executor = memo["executor"]
+    return executor
+
+
+def _pipeline(body: kopf.Body) -> Pipeline:
+    try:
+        return Pipeline.from_body(body)
+    except ValueError as err:  # the CRD's schema makes this rare: an older schema, a hand-edited object
+        raise kopf.PermanentError(f"spec cannot be read: {err}") from err
+
+
+@kopf.on.create(*RESOURCE)
+@kopf.on.resume(*RESOURCE)
+@kopf.on.update(*RESOURCE, field="spec")
+def observe_spec(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Acknowledge the spec. Phase and conditions belong to the reconcile timer alone (no racing writers)."""
+    p = _pipeline(body)
+    patch.status["observedGeneration"] = p.generation
+    for name in runs.invalid_schedules(p):
+        LOG.warning("%s/%s: invalid cron expression in schedules.%s", p.namespace, p.name, name)
+
+
+@kopf.timer(*RESOURCE, interval=SETTINGS.reconcile_interval_s, id="reconcile")
+def reconcile(
+    *,
+    body: kopf.Body,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """Start due runs and move the current one along; create children the run needs."""
+    if meta.get("deletionTimestamp"):
+        return
+    p = _pipeline(body)
+    executor = _executor(memo)
+    created = runs.parse_iso(meta["creationTimestamp"])
+    annotations: Mapping[str, str] = meta.get("annotations") or {}
+    try:
+        outcome = runs.reconcile(
+            p, status=status, annotations=annotations, created=created, now=datetime.now(UTC), observe=executor.observe
+        )
+        for event in outcome.events:
+            LOG.info("%s/%s: %s", p.namespace, p.name, event, extra={"pipeline": p.name, "namespace": p.namespace})
+        for task in outcome.start:
+            if executor.start(task, p):
+                LOG.info(
+                    "%s/%s: created %s",
+                    p.namespace,
+                    p.name,
+                    task.name,
+                    extra={"pipeline": p.name, "run": task.run_id, "stage": task.stage.value, "child": task.name},
+                )
+    except RetryableError as err:
+        raise kopf.TemporaryError(str(err), delay=SETTINGS.retry_delay_s) from err
+    except PermanentError as err:
+        raise kopf.PermanentError(str(err)) from err
+    for key, value in outcome.status.items():
+        patch.status[key] = value
+
+
+@kopf.on.delete(*RESOURCE)
+def cleanup(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Delete the pipeline's SparkApplications and Jobs (their pods follow)."""
+    p = _pipeline(body)
+    try:
+        deleted = _executor(memo).delete_all(p)
+    except RetryableError as err:
+        raise kopf.TemporaryError(str(err), delay=SETTINGS.retry_delay_s) from err
+    LOG.info("%s/%s: deleted %d children", p.namespace, p.name, deleted, extra={"pipeline": p.name})
