@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -74,14 +73,6 @@ def render_cmd(
     p = Pipeline.from_body(body)
     objs = [render.render(stages.task(p, stage, run_id), p) for stage in runs.ALL_STAGES]
     sys.stdout.write(yaml.safe_dump_all(objs, sort_keys=False))
-
-
-@app.command()
-def crd_fields() -> None:
-    """Print the spec fields the operator reads, as JSON (for documentation)."""
-    from clinops_operator.core.spec import PipelineSpec
-
-    sys.stdout.write(json.dumps(PipelineSpec.model_json_schema(by_alias=True), indent=2) + "\n")
 
 
 if __name__ == "__main__":
