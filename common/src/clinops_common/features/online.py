@@ -65,7 +65,8 @@ def _strings(view: FeatureView) -> list[str]:
 
 
 def _us(series: pd.Series) -> np.ndarray:
-    return utc(series).dt.tz_localize(None).to_numpy().astype("datetime64[us]").view("i8")
+    naive: np.ndarray = utc(series).dt.tz_localize(None).to_numpy()
+    return naive.astype("datetime64[us]").view("i8")
 
 
 def encode_rows(view: FeatureView, rows: pd.DataFrame) -> list[bytes]:
