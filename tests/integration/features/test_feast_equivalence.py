@@ -36,6 +36,13 @@ def ours(entity: pd.DataFrame, views: list[ReferenceView], guard: bool) -> pd.Da
     out = entity.copy()
     for v in views:
         joined = point_in_time_join(entity, v.rows, list(v.dtypes), ttl=v.ttl, guard=guard)
+        found = joined["event_timestamp"].notna()
+        # never a value from after the row's timestamp; with the guard, never one created after it
+        assert (joined.loc[found, "event_timestamp"] <= entity.loc[found, "event_timestamp"]).all()
+        if guard:
+            assert (joined.loc[found, "created_timestamp"] <= entity.loc[found, "event_timestamp"]).all()
+        else:  # the backfills are really there: without the guard some values were created too late
+            assert (joined.loc[found, "created_timestamp"] > entity.loc[found, "event_timestamp"]).any()
         out = out.join(joined[list(v.dtypes)])
     return out
 

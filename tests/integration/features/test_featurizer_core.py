@@ -105,3 +105,10 @@ def test_context_and_label(views: dict[str, Any]) -> None:
     labels = views["adverse_event_label"]
     assert labels[("PT1", step(1))]["adverse_event_24h"] == 1  # the event at 3h is in (1h, 25h]
     assert labels[("PT2", step(2))]["adverse_event_24h"] == 0
+
+
+def test_partial_runs_keep_only_their_steps(spark: SparkSession) -> None:
+    t = tables()
+    meas = frame(spark, t["measurements"], SILVER_SCHEMAS["measurements"])
+    grid = core.hourly_grid(meas, start="2026-03-01T10:00:00", end="2026-03-01T11:00:00")
+    assert {(r["patient_id"], r["event_timestamp"]) for r in grid.collect()} == {("PT1", step(2)), ("PT2", step(2))}

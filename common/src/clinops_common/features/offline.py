@@ -25,6 +25,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from clinops_common.features.definitions import FEATURE_VIEWS, FeatureView
+from clinops_common.features.pit import utc
 from clinops_common.settings import Connections
 
 SNAPSHOTS = "_snapshots"
@@ -168,9 +169,9 @@ class OfflineStore:
             return _empty_view(view, cols)
         dataset = ds.dataset([self._abs(f.path) for f in files], filesystem=self.fs, format="parquet")
         table = dataset.to_table(columns=cols)
-        frame = table.to_pandas()
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
         for ts in cols[1:3]:
-            frame[ts] = pd.to_datetime(frame[ts], utc=True)
+            frame[ts] = utc(frame[ts])
         return frame
 
 

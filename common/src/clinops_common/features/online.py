@@ -65,7 +65,8 @@ def _strings(view: FeatureView) -> list[str]:
 
 
 def _us(series: pd.Series) -> np.ndarray:
-    return np.asarray(utc(series).dt.tz_localize(None), dtype="datetime64[us]").view("i8")
+    naive: np.ndarray = utc(series).dt.tz_localize(None).to_numpy()
+    return naive.astype("datetime64[us]").view("i8")
 
 
 def encode_rows(view: FeatureView, rows: pd.DataFrame) -> list[bytes]:
@@ -76,7 +77,7 @@ def encode_rows(view: FeatureView, rows: pd.DataFrame) -> list[bytes]:
     packed["sid"] = view.schema_id.encode()
     packed["ev"] = _us(rows[view.timestamp_field])
     packed["cr"] = _us(rows[view.created_timestamp_field])
-    packed["v"] = rows[numeric].astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    packed["v"] = rows[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
     raw, size = packed.tobytes(), record.itemsize
     out = [raw[i * size : (i + 1) * size] for i in range(len(rows))]
     strs = _strings(view)
@@ -127,11 +128,21 @@ def decode(view: FeatureView, blob: bytes | None) -> Decoded | None:
 def latest_rows(view: FeatureView, rows: pd.DataFrame, *, as_of: datetime | None = None) -> pd.DataFrame:
     """Per patient, the row a point-in-time join at ``as_of`` would pick before the TTL: the latest
     event (ties: latest created) among rows with event and created times at or before ``as_of``."""
+    ev, cr = _us(rows[view.timestamp_field]), _us(rows[view.created_timestamp_field])
+    keep = np.ones(len(rows), dtype=bool)
     if as_of is not None:
-        t = pd.Timestamp(as_of).tz_convert("UTC") if pd.Timestamp(as_of).tzinfo else pd.Timestamp(as_of, tz="UTC")
-        rows = rows[(utc(rows[view.timestamp_field]) <= t) & (utc(rows[view.created_timestamp_field]) <= t)]
-    ordered = rows.sort_values([view.timestamp_field, view.created_timestamp_field], kind="stable")
-    return ordered.drop_duplicates(view.entity.join_key, keep="last")
+        t = pd.Timestamp(as_of)
+        t_us = (t.tz_convert("UTC") if t.tzinfo else t.tz_localize("UTC")).value // 1000
+        keep = (ev <= t_us) & (cr <= t_us)
+    codes, _ = pd.factorize(rows[view.entity.join_key])
+    idx = np.flatnonzero(keep)
+    order = idx[np.lexsort((cr[idx], ev[idx], codes[idx]))]  # by patient, then event, then created
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = codes[order][1:] != codes[order][:-1]
+    winners = np.sort(order[last])
+    if len(winners) == len(rows):
+        return rows
+    return rows.iloc[winners]
 
 
 @dataclass(frozen=True)

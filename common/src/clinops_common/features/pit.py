@@ -35,7 +35,12 @@ class PointInTimeError(ValueError):
 
 def utc(series: pd.Series) -> pd.Series:
     """Timestamps as ``datetime64[ns, UTC]`` (naive values are taken as UTC)."""
-    out = pd.to_datetime(series, utc=True)
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        out = series.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(series.dtype):
+        out = series.dt.tz_localize("UTC")
+    else:
+        out = pd.to_datetime(series, utc=True, cache=False)
     return out.dt.as_unit("ns")
 
 

@@ -279,27 +279,29 @@ def sample_data(
     def exists(prefix: str) -> bool:
         return bool(s3.list_objects_v2(Bucket=conns.lake_bucket, Prefix=prefix, MaxKeys=1).get("KeyCount"))
 
-    spark = _session(conns, "clinops-sample-data")
+    todo = [
+        (layer, table, rows)
+        for layer, tables in (("silver", sample.tables()), ("batch", sample.batch_tables()))
+        for table, rows in tables.items()
+        if not (if_missing and exists(f"{layer}/{table}/"))
+    ]
+    if not todo:
+        console.print("silver and batch tables present: kept")
+        return
     from pyspark.sql import functions as F
 
-    for table, rows in sample.tables().items():
-        if if_missing and exists(f"silver/{table}/"):
-            console.print(f"silver/{table}: present, kept")
-            continue
-        df = spark.createDataFrame(rows, SILVER_SCHEMAS[table].replace(" NOT NULL", ""))  # type: ignore[index,type-var]
-        df.withColumn("date", F.to_date("event_time")).write.mode("overwrite").partitionBy("date").parquet(
-            silver_path(conns.lake_bucket, table)  # type: ignore[arg-type]
-        )
-        console.print(f"silver/{table}: wrote {len(rows)} sample rows")
-    for table, rows in sample.batch_tables().items():
-        if if_missing and exists(f"batch/{table}/"):
-            console.print(f"batch/{table}: present, kept")
-            continue
-        df = spark.createDataFrame(rows, BATCH_SCHEMAS[table].replace(" NOT NULL", ""))  # type: ignore[index,type-var]
-        writer = df.write.mode("overwrite")
-        path = batch_path(conns.lake_bucket, table)  # type: ignore[arg-type]
-        writer.json(path) if table == "demographics" else writer.parquet(path)
-        console.print(f"batch/{table}: wrote {len(rows)} sample rows")
+    spark = _session(conns, "clinops-sample-data")
+    for layer, table, rows in todo:
+        ddl = (SILVER_SCHEMAS if layer == "silver" else BATCH_SCHEMAS)[table].replace(" NOT NULL", "")  # type: ignore[index]
+        df = spark.createDataFrame(rows, ddl)
+        if layer == "silver":
+            path = silver_path(conns.lake_bucket, table)  # type: ignore[arg-type]
+            df.withColumn("date", F.to_date("event_time")).write.mode("overwrite").partitionBy("date").parquet(path)
+        elif table == "demographics":
+            df.write.mode("overwrite").json(batch_path(conns.lake_bucket, table))  # type: ignore[arg-type]
+        else:
+            df.write.mode("overwrite").parquet(batch_path(conns.lake_bucket, table))  # type: ignore[arg-type]
+        console.print(f"{layer}/{table}: wrote {len(rows)} sample rows")
 
 
 if __name__ == "__main__":
