@@ -83,7 +83,8 @@ demo-stream: ## Generate a small cohort, produce it to Kafka, ingest to bronze, 
 	@echo "==> ingest: Kafka -> bronze and dead letters, until idle"
 	@$(STACK_ENV) $(RUN) python -m clinops_ingest run --idle-exit 5
 	@echo "==> process: bronze -> silver and quarantine (PySpark, local[2])"
-	@$(STACK_ENV) $(RUN) python -m clinops_processor process 2>/dev/null
+	@mkdir -p .local/logs && $(STACK_ENV) $(RUN) python -m clinops_processor process 2> .local/logs/demo-processor.log \
+		|| { tail -n 30 .local/logs/demo-processor.log; exit 1; }
 	@echo "==> what each layer holds (expected counts: $(DEMO_DATA)/ledger.json)"
 	@$(STACK_ENV) $(RUN) python -m clinops_processor summary
 

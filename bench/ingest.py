@@ -73,7 +73,7 @@ def main() -> None:
             started.append(name)
         conns = settings.connections()
         say(f"generating {EVENTS} vitals events")
-        patients = max(1, EVENTS // (2016 * 2) + 1)  # 7 vitals every 5 minutes = 2016 per patient-day
+        patients = int(EVENTS / (2016 * 2) * 1.1) + 1  # 7 vitals every 5 minutes: about 2016 per patient-day
         cfg = GeneratorConfig(patients=patients, days=2, seed=1, topics=("vitals",), faults=FaultRates.none())
         messages = generate(cfg).messages[:EVENTS]
         assert len(messages) == EVENTS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 Patients = Annotated[int, typer.Option(help="Streaming inpatients (PT00001...).")]
 Days = Annotated[float, typer.Option(help="Days of streaming data.")]
@@ -82,6 +83,7 @@ def produce(
     topic_prefix: Annotated[str, typer.Option(help="Prefix for topic names (tests isolate runs with it).")] = "",
 ) -> None:
     """Send a generated folder's messages to Kafka in order, at a target rate, with progress."""
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # topics are created on first use
     path = source / sinks.MESSAGES_FILE
     total = sum(1 for _ in path.open("rb"))
     conns = Connections()

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from clinops_common.events import InvalidEvent, parse_event, utc_iso
 from clinops_common.lake import bronze_object_key, deadletter_object_key
@@ -53,19 +55,37 @@ def validate(record: Record) -> Entry:
     return Entry(record)
 
 
+HOUR_MS = 3_600_000
+
+
 def hour_of(timestamp_ms: int) -> datetime:
-    return datetime.fromtimestamp(timestamp_ms // 1000, tz=UTC).replace(minute=0, second=0, microsecond=0)
+    return datetime.fromtimestamp(timestamp_ms // HOUR_MS * 3600, tz=UTC)
 
 
+class _Stamps:
+    """Formats record timestamps fast: the hour part once per hour, the rest by arithmetic."""
+
+    def __init__(self) -> None:
+        self.hours: dict[int, str] = {}
+
+    def __call__(self, ms: int) -> str:
+        hour, rem = divmod(ms, HOUR_MS)
+        prefix = self.hours.get(hour)
+        if prefix is None:
+            prefix = self.hours[hour] = hour_of(ms).strftime("%Y-%m-%dT%H:")
+        return f"{prefix}{rem // 60_000:02d}:{rem // 1000 % 60:02d}.{rem % 1000:03d}Z"
+
+
+@lru_cache(maxsize=65536)
 def _key_json(key: bytes | None) -> str:
     return json.dumps(key.decode("utf-8", errors="replace")) if key is not None else "null"
 
 
-def bronze_line(r: Record, ingested_at: str) -> bytes:
+def bronze_line(r: Record, ingested_at: str, stamp: Callable[[int], str] | None = None) -> bytes:
     value = r.value or b"null"
     if b"\n" in value or b"\r" in value:  # keep one event per line
         value = json.dumps(json.loads(value), separators=(",", ":")).encode()
-    ts = utc_iso(datetime.fromtimestamp(r.timestamp_ms / 1000, tz=UTC))
+    ts = (stamp or _Stamps())(r.timestamp_ms)
     head = (
         f'{{"topic":"{r.topic}","partition":{r.partition},"offset":{r.offset},"timestamp":"{ts}",'
         f'"key":{_key_json(r.key)},"ingested_at":"{ingested_at}","event":'
@@ -79,7 +99,7 @@ def deadletter_line(e: Entry, ingested_at: str) -> bytes:
         "topic": r.topic,
         "partition": r.partition,
         "offset": r.offset,
-        "timestamp": utc_iso(datetime.fromtimestamp(r.timestamp_ms / 1000, tz=UTC)),
+        "timestamp": _Stamps()(r.timestamp_ms),
         "key": r.key.decode("utf-8", errors="replace") if r.key is not None else None,
         "reason": e.reason,
         "detail": e.detail,
@@ -101,16 +121,18 @@ def render(entries: list[Entry], ingested_at: datetime) -> list[LakeObject]:
     """The objects for a batch of one topic-partition: split at hour boundaries of the record
     timestamps; each named by partition and first/last offset, so a replay rewrites the same object."""
     stamp = utc_iso(ingested_at)
-    groups: dict[tuple[str, int, datetime, bool], list[Entry]] = defaultdict(list)
+    groups: dict[tuple[str, int, int, bool], list[Entry]] = defaultdict(list)
     for e in entries:
         r = e.record
-        groups[(r.topic, r.partition, hour_of(r.timestamp_ms), e.reason is None)].append(e)
+        groups[(r.topic, r.partition, r.timestamp_ms // HOUR_MS, e.reason is None)].append(e)
     objects = []
-    for (topic, part, hour, ok), group in sorted(groups.items()):
+    stamps = _Stamps()
+    for (topic, part, hour_index, ok), group in sorted(groups.items()):
         first, last = group[0].record.offset, group[-1].record.offset
+        hour = hour_of(hour_index * HOUR_MS)
         if ok:
             key = bronze_object_key(topic, hour, part, first, last)
-            body = b"".join(bronze_line(e.record, stamp) for e in group)
+            body = b"".join(bronze_line(e.record, stamp, stamps) for e in group)
         else:
             key = deadletter_object_key(topic, hour, part, first, last)
             body = b"".join(deadletter_line(e, stamp) for e in group)

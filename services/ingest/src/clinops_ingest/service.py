@@ -101,19 +101,21 @@ class Ingestor:
         for tp in list(self.batches):
             await self.flush(tp)
 
-    def _accept(self, tp: Any, msg: Any) -> None:
-        topic = msg.topic.removeprefix(self.settings.topic_prefix)
-        entry = validate(Record(topic, msg.partition, msg.offset, msg.timestamp, msg.key, msg.value))
+    def _accept(self, tp: Any, msgs: list[Any]) -> None:
+        topic = tp.topic.removeprefix(self.settings.topic_prefix)
         batch = self.batches.get(tp)
         if batch is None:
             batch = self.batches[tp] = Batch(time.monotonic())
-        batch.add(entry)
-        size = len(msg.value or b"")
-        self.buffered += size
-        self.metrics.messages.labels(topic).inc()
-        self.metrics.bytes.labels(topic).inc(size)
-        if entry.reason is not None:
-            self.metrics.deadletters.labels(topic, entry.reason).inc()
+        size_before = batch.size
+        for msg in msgs:
+            entry = validate(Record(topic, msg.partition, msg.offset, msg.timestamp, msg.key, msg.value))
+            batch.add(entry)
+            if entry.reason is not None:
+                self.metrics.deadletters.labels(topic, entry.reason).inc()
+        added = batch.size - size_before
+        self.buffered += added
+        self.metrics.messages.labels(topic).inc(len(msgs))
+        self.metrics.bytes.labels(topic).inc(added)
 
     async def update_lag(self) -> None:
         per_topic: dict[str, int] = {}
@@ -171,8 +173,7 @@ class Ingestor:
                 polled = await self.consumer.getmany(timeout_ms=200, max_records=s.max_poll_records)
                 now = time.monotonic()
                 for tp, msgs in polled.items():
-                    for msg in msgs:
-                        self._accept(tp, msg)
+                    self._accept(tp, msgs)
                     self.consumed += len(msgs)
                     last_message = now
                     if self.first_message_at is None:

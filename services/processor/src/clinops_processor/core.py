@@ -113,8 +113,16 @@ def _lookup(values: dict[str, object]) -> Column:
     return F.create_map(*[x for k, v in values.items() for x in (F.lit(k), F.lit(v))])
 
 
-def measurement_tables(events: DataFrame, now: Column) -> tuple[DataFrame, DataFrame]:
-    """vitals and labs → silver measurements (canonical units) and quarantine."""
+def _same(df: DataFrame) -> DataFrame:
+    return df
+
+
+def measurement_tables(
+    events: DataFrame, now: Column, cache: Callable[[DataFrame], DataFrame] = _same
+) -> tuple[DataFrame, DataFrame]:
+    """vitals and labs → silver measurements (canonical units) and quarantine.
+
+    ``cache`` may persist the deduplicated, judged rows, which both outputs read."""
     df = events.where(F.col("topic").isin("vitals", "labs")).withColumn("kind", F.col("topic"))
     df, invalid = _split_invalid(df, "measurements", now)
     df = _first_ingested(df, DEDUP_KEYS["measurements"])
@@ -134,6 +142,7 @@ def measurement_tables(events: DataFrame, now: Column) -> tuple[DataFrame, DataF
             F.lit(rules.OUT_OF_RANGE),
         ),
     )
+    df = cache(df)
     reason = (
         F.when(
             F.col("_rule") == rules.UNKNOWN_MEASUREMENT,
@@ -203,12 +212,14 @@ BUILDERS: dict[SilverTable, Callable[[DataFrame, Column], tuple[DataFrame, DataF
 }
 
 
-def silver_tables(events: DataFrame, now: Column) -> tuple[dict[SilverTable, DataFrame], DataFrame]:
+def silver_tables(
+    events: DataFrame, now: Column, cache: Callable[[DataFrame], DataFrame] = _same
+) -> tuple[dict[SilverTable, DataFrame], DataFrame]:
     """Every silver table and the union of their quarantine rows."""
     silver: dict[SilverTable, DataFrame] = {}
     quarantined: list[DataFrame] = []
     for table, build in BUILDERS.items():
-        s, q = build(events, now)
+        s, q = measurement_tables(events, now, cache) if table == "measurements" else build(events, now)
         silver[table] = s
         quarantined.append(q)
     return silver, reduce(lambda a, b: a.unionByName(b), quarantined)

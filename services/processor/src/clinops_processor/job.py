@@ -127,7 +127,13 @@ def run(
     if not first_run:
         events = events.where(F.date_format("date", "yyyy-MM-dd").isin(sorted(dates)) | F.col("date").isNull())
     events = events.persist()
-    silver, quarantine = core.silver_tables(events, F.current_timestamp())
+    persisted: list[Any] = [events]
+
+    def cache(df: Any) -> Any:
+        persisted.append(df.persist())
+        return df
+
+    silver, quarantine = core.silver_tables(events, F.current_timestamp(), cache)
     for table, df in [*silver.items(), ("quarantine", quarantine)]:
         # One file per date and table; only the dates in the data are replaced.
         df.repartition("date").write.mode("overwrite").partitionBy("date").parquet(silver_path(bucket, table))
@@ -136,7 +142,8 @@ def run(
     for row in events.select("file", F.date_format("date", "yyyy-MM-dd").alias("d")).distinct().collect():
         held.setdefault(_key_of(row["file"], bucket), set()).add(row["d"] or "")
     touched = sorted(set().union(*held.values()) if first_run else dates)
-    events.unpersist()
+    for df in persisted:
+        df.unpersist()
     for k in objects:
         state.objects[k] = sorted(set(state.objects.get(k, [])) | held.get(k, set()) | new_dates.get(k, set()))
     state.save(s3, bucket)
