@@ -69,6 +69,7 @@ demo: ## Set up if needed, start the stack and run the pipeline on generated dat
 	@echo "==> smoke path through every component"
 	@$(DEVSTACK) smoke
 	@$(MAKE) demo-stream
+	@$(MAKE) demo-features
 
 # ---- streaming path: synthetic data -> Kafka -> bronze -> silver ----
 STACK_ENV = eval "$$($(DEVSTACK) env)" &&
@@ -90,7 +91,7 @@ demo-stream: ## Generate a small cohort, produce it to Kafka, ingest to bronze, 
 
 .PHONY: bench-ingest
 bench-ingest: ## Benchmark: 1M vitals, our consumer vs Kafka's ConsumerPerformance, then the processor (name=value)
-	@$(RUN) python bench/ingest.py
+	@$(RUN) python -m clinops_ingest.bench
 
 .PHONY: test
 test: ## Run every test (unit and integration; starts its own servers on free ports)
