@@ -69,7 +69,7 @@ demo: ## Set up if needed, start the stack and run the pipeline on generated dat
 	@echo "==> smoke path through every component"
 	@$(DEVSTACK) smoke
 	@$(MAKE) demo-stream
-	@$(MAKE) demo-features
+	@DEMO_AS_OF="$$(date -u +%Y-%m-%dT%H:%M:%S)" $(MAKE) demo-features
 
 # ---- streaming path: synthetic data -> Kafka -> bronze -> silver ----
 STACK_ENV = eval "$$($(DEVSTACK) env)" &&
@@ -77,8 +77,8 @@ DEMO_DATA := .local/demo/synthetic
 
 .PHONY: demo-stream
 demo-stream: ## Generate a small cohort, produce it to Kafka, ingest to bronze, process to silver, count each layer
-	@echo "==> synthetic data: 6 patients over 12 hours, faults injected; batch tables, oracle and ledger to the lake"
-	@$(STACK_ENV) $(RUN) python -m clinops_common.synthetic generate --patients 6 --days 0.5 --out $(DEMO_DATA) --upload
+	@echo "==> synthetic data: 12 patients over the last 24 hours, faults injected; batch tables, oracle and ledger to the lake"
+	@$(STACK_ENV) $(RUN) python -m clinops_common.synthetic generate --patients 12 --days 1 --start "$$(date -u -d '-1 day' +%Y-%m-%dT%H:00:00)" --out $(DEMO_DATA) --upload
 	@echo "==> produce to Kafka"
 	@$(STACK_ENV) $(RUN) python -m clinops_common.synthetic produce --from $(DEMO_DATA)
 	@echo "==> ingest: Kafka -> bronze and dead letters, until idle"

@@ -48,7 +48,7 @@ CHECKS: dict[Dependency, tuple[Callable[[Connections], bool], Callable[[Connecti
 def service_app(name: str, summary: str, needs: list[Dependency]) -> typer.Typer:
     """A Typer app for a service, with ``check``: can it reach what it depends on?"""
     app = typer.Typer(help=summary, no_args_is_help=True, add_completion=False)
-    console = Console()
+    console = Console(soft_wrap=True)
 
     @app.callback()
     def main() -> None:

@@ -21,7 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
+console = Console(soft_wrap=True)
 Names = Annotated[list[str] | None, typer.Argument(help=f"Components (default: all of {list(comps.BUILDERS)}).")]
 
 
