@@ -77,8 +77,8 @@ DEMO_DATA := .local/demo/synthetic
 
 .PHONY: demo-stream
 demo-stream: ## Generate a small cohort, produce it to Kafka, ingest to bronze, process to silver, count each layer
-	@echo "==> synthetic data: 12 patients over the last 24 hours, faults injected; batch tables, oracle and ledger to the lake"
-	@$(STACK_ENV) $(RUN) python -m clinops_common.synthetic generate --patients 12 --days 1 --start "$$(date -u -d '-1 day' +%Y-%m-%dT%H:00:00)" --out $(DEMO_DATA) --upload
+	@echo "==> synthetic data: 24 patients over the last 24 hours (seed 1), faults injected; batch tables, oracle and ledger to the lake"
+	@$(STACK_ENV) $(RUN) python -m clinops_common.synthetic generate --patients 24 --days 1 --seed 1 --start "$$(date -u -d '-1 day' +%Y-%m-%dT%H:00:00)" --out $(DEMO_DATA) --upload
 	@echo "==> produce to Kafka"
 	@$(STACK_ENV) $(RUN) python -m clinops_common.synthetic produce --from $(DEMO_DATA)
 	@echo "==> ingest: Kafka -> bronze and dead letters, until idle"
