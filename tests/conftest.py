@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import port_for
 import pytest
 
 from clinops_common.devstack import components as comps
 from clinops_common.devstack import supervisor
-from clinops_common.settings import Connections, Ports, StackSettings
+from clinops_common.devstack.scratch import free_ports, scratch_home
+from clinops_common.settings import Connections, StackSettings
 
 REUSE = os.environ.get("CLINOPS_TEST_STACK", "") == "reuse"
 TESTS = Path(__file__).parent
@@ -60,24 +59,13 @@ class TestStack:
             supervisor.stop(self.settings, name, say=lambda _msg: None)
 
 
-def _free_ports() -> Ports:
-    chosen: set[int] = set()
-    values: dict[str, int] = {}
-    for name in Ports.model_fields:
-        port = port_for.select_random(exclude_ports=chosen)
-        chosen.add(port)
-        values[name] = port
-    return Ports(**values)
-
-
 @pytest.fixture(scope="session")
 def stack() -> Iterator[TestStack]:
     if REUSE:
         yield TestStack(StackSettings(), reuse=True)
         return
-    home = Path(tempfile.mkdtemp(prefix="clinops-test-stack-"))
-    home.chmod(0o755)  # the postgres account must reach its data folder when tests run as root
-    settings = StackSettings(home=home, ports=_free_ports(), scrape_interval="1s", start_timeout_s=180)
+    home = scratch_home("clinops-test-stack-")
+    settings = StackSettings(home=home, ports=free_ports(), scrape_interval="1s", start_timeout_s=180)
     test_stack = TestStack(settings, reuse=False)
     try:
         yield test_stack

@@ -26,13 +26,12 @@ import pyarrow.fs as pafs
 import redis
 import typer
 
-from clinops_common.devstack import components, supervisor
+from clinops_common.devstack.scratch import scratch_stack
 from clinops_common.features.definitions import FEATURE_SERVICES, STREAMING_VIEWS, FeatureView
 from clinops_common.features.materialize import materialize
 from clinops_common.features.offline import DataFile, OfflineStore
 from clinops_common.features.online import OnlineStore
 from clinops_common.features.pit import point_in_time_join
-from clinops_common.settings import Ports, StackSettings
 from clinops_featurizer.reference import ReferenceView, feast_historical_features
 from clinops_featurizer.synthetic import T0, entity_rows, patient_ids, view_rows
 
@@ -84,9 +83,7 @@ def main(
 
 def bench_online(work: Path, patients: int, reads: int, rng: np.random.Generator) -> None:
     """Materialization and reads against a private Redis server started for the run."""
-    stack = StackSettings(home=work / "stack", ports=Ports(redis=_free_port()))
-    supervisor.start(stack, components.BUILDERS["redis"](stack), say=lambda _m: None)
-    try:
+    with scratch_stack(["redis"]) as stack:
         client = redis.Redis.from_url(stack.connections().redis_url.get_secret_value())
         # a local offline snapshot with one latest row per patient and view
         store = OfflineStore(pafs.LocalFileSystem(), str(work / "offline"))
@@ -131,8 +128,6 @@ def bench_online(work: Path, patients: int, reads: int, rng: np.random.Generator
         say("redis_raw_read_p99_ms", percentile_ms(raw, 99))
         say("online_vs_raw_p99_ratio", percentile_ms(ours, 99) / percentile_ms(raw, 99))
         client.close()
-    finally:
-        supervisor.stop(stack, "redis", say=lambda _m: None)
 
 
 def bench_pit(work: Path, entity_rows_n: int, pit_patients: int, pit_hours: int) -> None:
@@ -159,12 +154,6 @@ def bench_pit(work: Path, entity_rows_n: int, pit_patients: int, pit_hours: int)
     say("feast_pit_join_s", feast_s)
     say("pit_vs_feast_ratio", ours_s / feast_s)
     say("pit_rows_equal_feast", int(len(theirs) == len(mine)))
-
-
-def _free_port() -> int:
-    import port_for
-
-    return int(port_for.select_random())
 
 
 if __name__ == "__main__":

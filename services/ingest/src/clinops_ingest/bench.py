@@ -11,19 +11,15 @@ import asyncio
 import csv
 import io
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
-
-import port_for
 
 from clinops_common.devstack import components as comps
-from clinops_common.devstack import supervisor, toolchain
+from clinops_common.devstack import toolchain
+from clinops_common.devstack.scratch import scratch_stack
 from clinops_common.logs import configure
-from clinops_common.settings import Ports, StackSettings
+from clinops_common.settings import StackSettings
 from clinops_common.synthetic import FaultRates, GeneratorConfig, generate
 from clinops_common.synthetic.sinks import produce
 
@@ -33,15 +29,6 @@ PREFIX = "bench-"
 
 def say(msg: str) -> None:
     print(f"# {msg}", file=sys.stderr, flush=True)
-
-
-def free_ports() -> Ports:
-    chosen: set[int] = set()
-    values = {}
-    for name in Ports.model_fields:
-        values[name] = port_for.select_random(exclude_ports=chosen)
-        chosen.add(values[name])
-    return Ports(**values)
 
 
 def kafka_consumer_perf(settings: StackSettings, topic: str, messages: int) -> float:
@@ -63,14 +50,7 @@ def kafka_consumer_perf(settings: StackSettings, topic: str, messages: int) -> f
 
 
 def main() -> None:
-    home = Path(tempfile.mkdtemp(prefix="clinops-bench-"))
-    home.chmod(0o755)
-    settings = StackSettings(home=home, ports=free_ports())
-    started: list[str] = []
-    try:
-        for name in ("minio", "kafka"):
-            supervisor.start(settings, comps.BUILDERS[name](settings), say=lambda _m: None)
-            started.append(name)
+    with scratch_stack(["minio", "kafka"]) as settings:
         conns = settings.connections()
         say(f"generating {EVENTS} vitals events")
         patients = int(EVENTS / (2016 * 2) * 1.1) + 1  # 7 vitals every 5 minutes: about 2016 per patient-day
@@ -115,10 +95,6 @@ def main() -> None:
         print(f"ingest_vs_kafka_ratio={ingest_rate / kafka_rate:.3f}")
         print(f"processor_seconds={result.seconds:.1f}")
         print(f"processor_events_per_s={EVENTS / result.seconds:.0f}")
-    finally:
-        for name in reversed(started):
-            supervisor.stop(settings, name, say=lambda _m: None)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
