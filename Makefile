@@ -12,7 +12,7 @@ export UV_PYTHON := python3.11
 export UV_FROZEN := 1
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --no-sync
-DEVSTACK := $(RUN) python -m clinops_common.devstack
+DEVSTACK := $(RUN) python -m clinops_devstack
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
@@ -74,6 +74,11 @@ demo: ## Set up if needed, start the stack and run the pipeline on generated dat
 # ---- streaming path: synthetic data -> Kafka -> bronze -> silver ----
 STACK_ENV = eval "$$($(DEVSTACK) env)" &&
 DEMO_DATA := .local/demo/synthetic
+# Every stage command takes its contract's --pipeline and --run-id; results land in runs/demo/<run id>/.
+ifndef DEMO_RUN_ID
+DEMO_RUN_ID := demo-$(shell date -u +%Y%m%dT%H%M%S)
+endif
+DEMO_RUN = --pipeline demo --run-id $(DEMO_RUN_ID)
 
 .PHONY: demo-stream
 demo-stream: ## Generate a small cohort, produce it to Kafka, ingest to bronze, process to silver, count each layer
@@ -82,16 +87,16 @@ demo-stream: ## Generate a small cohort, produce it to Kafka, ingest to bronze, 
 	@echo "==> produce to Kafka"
 	@$(STACK_ENV) $(RUN) python -m clinops_common.synthetic produce --from $(DEMO_DATA)
 	@echo "==> ingest: Kafka -> bronze and dead letters, until idle"
-	@$(STACK_ENV) $(RUN) python -m clinops_ingest run --idle-exit 5
+	@$(STACK_ENV) $(RUN) python -m clinops_ingest ingest $(DEMO_RUN) --idle-exit-s 5
 	@echo "==> process: bronze -> silver and quarantine (PySpark, local[2])"
-	@mkdir -p .local/logs && $(STACK_ENV) $(RUN) python -m clinops_processor process 2> .local/logs/demo-processor.log \
+	@mkdir -p .local/logs && $(STACK_ENV) $(RUN) python -m clinops_processor process $(DEMO_RUN) 2> .local/logs/demo-processor.log \
 		|| { tail -n 30 .local/logs/demo-processor.log; exit 1; }
 	@echo "==> what each layer holds (expected counts: $(DEMO_DATA)/ledger.json)"
 	@$(STACK_ENV) $(RUN) python -m clinops_processor summary
 
 .PHONY: bench-ingest
 bench-ingest: ## Benchmark: 1M vitals, our consumer vs Kafka's ConsumerPerformance, then the processor (name=value)
-	@$(RUN) python -m clinops_ingest.bench
+	@$(RUN) python -m clinops_devstack.bench.ingest
 
 .PHONY: test
 test: ## Run every test (unit and integration; starts its own servers on free ports)
@@ -116,7 +121,7 @@ format: ## Format and auto-fix with ruff
 	@$(RUN) ruff format .
 	@$(RUN) ruff check --fix .
 
-# ---- feature store (issue 5) ------------------------------------------------------------------
+# ---- feature store ------------------------------------------------------------------
 FEATURIZER := $(RUN) python -m clinops_featurizer
 BENCH_FEATURES_ARGS ?=
 
@@ -126,9 +131,9 @@ demo-features: ## Featurize silver, materialize to Redis, print one online vecto
 	@$(DEVSTACK) up
 	@eval "$$($(DEVSTACK) env)"; \
 	echo "==> sample silver and batch tables where none exist yet"; $(FEATURIZER) sample-data --if-missing; \
-	echo "==> featurize silver -> offline store"; $(FEATURIZER) featurize; \
-	echo "==> stroke cohort -> stroke_risk"; $(FEATURIZER) stroke; \
-	echo "==> materialize -> Redis"; $(FEATURIZER) materialize --end "$${DEMO_AS_OF:-data}"; \
+	echo "==> featurize silver -> offline store"; $(FEATURIZER) featurize $(DEMO_RUN); \
+	echo "==> stroke cohort -> stroke_risk"; $(FEATURIZER) stroke $(DEMO_RUN); \
+	echo "==> materialize -> Redis"; $(FEATURIZER) materialize $(DEMO_RUN) --end "$${DEMO_AS_OF:-data}"; \
 	echo "==> one online vector"; $(FEATURIZER) online --at materialized; \
 	echo "==> point-in-time training set"; $(FEATURIZER) training-set
 
@@ -138,7 +143,7 @@ features-catalogue: ## Print the feature catalogue (entity, views, services; FEA
 
 .PHONY: bench-features
 bench-features: ## Feature-store benchmark: materialization, online vs bare Redis reads, our PIT join vs Feast's
-	@$(RUN) python -m clinops_featurizer.bench $(BENCH_FEATURES_ARGS)
+	@$(RUN) python -m clinops_devstack.bench.features $(BENCH_FEATURES_ARGS)
 
 # --- Kubernetes: local control plane, operator, chart ---------------------------------------------
 KUBECONFIG_LOCAL := $(CURDIR)/.local/kubeconfig

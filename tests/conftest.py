@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from clinops_common.devstack import components as comps
-from clinops_common.devstack import supervisor
-from clinops_common.devstack.scratch import free_ports, scratch_home
-from clinops_common.settings import Connections, StackSettings
+from clinops_common.settings import Connections
+from clinops_devstack import components as comps
+from clinops_devstack import supervisor
+from clinops_devstack.scratch import free_ports, scratch_home
+from clinops_devstack.settings import StackSettings
 
 REUSE = os.environ.get("CLINOPS_TEST_STACK", "") == "reuse"
 TESTS = Path(__file__).parent

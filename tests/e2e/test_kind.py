@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clinops_common.devstack import toolchain
-from clinops_common.settings import REPO_ROOT, StackSettings
+from clinops_devstack import toolchain
+from clinops_devstack.settings import REPO_ROOT, StackSettings
 
 
 def _docker_running() -> bool:

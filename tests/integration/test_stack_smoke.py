@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from clinops_common import db
-from clinops_common.devstack import smoke
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
+from clinops_devstack import smoke
 
 
 def test_kafka_round_trip_keeps_every_message_and_per_key_order(kafka: Connections) -> None:

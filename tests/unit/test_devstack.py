@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from clinops_common.devstack import components as comps
-from clinops_common.devstack import supervisor, toolchain
-from clinops_common.settings import Ports, StackSettings
+from clinops_devstack import components as comps
+from clinops_devstack import supervisor, toolchain
+from clinops_devstack.settings import Ports, StackSettings
 
 
 def settings(tmp_path: Path) -> StackSettings:

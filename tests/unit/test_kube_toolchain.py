@@ -9,8 +9,8 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from clinops_common.devstack import cluster, pki, schemas, toolchain
-from clinops_common.settings import REPO_ROOT
+from clinops_devstack import cluster, pki, schemas, toolchain
+from clinops_devstack.settings import REPO_ROOT
 
 GOMOD = """module k8s.io/kubernetes
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from clinops_common.settings import Connections, Ports, StackSettings
+from clinops_common.settings import Connections
+from clinops_devstack.settings import Ports, StackSettings
 
 
 def test_connections_round_trip_through_environment(monkeypatch: pytest.MonkeyPatch) -> None:

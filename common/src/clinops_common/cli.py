@@ -1,16 +1,20 @@
-"""The command-line skeleton every service shares: ``python -m clinops_<service> --help``."""
+"""The command-line skeleton every service shares: ``python -m clinops_<service> --help``.
+
+A missing setting (``MissingSettingsError``) ends any command at once with a message naming the
+variables to set (exit 2), not a traceback.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from clinops_common.devstack import probes
-from clinops_common.settings import Connections
+from clinops_common import probes
+from clinops_common.settings import Connections, MissingSettingsError
 from clinops_common.storage import s3_client
 
 Dependency = Literal["kafka", "s3", "redis", "postgres", "mlflow"]
@@ -45,9 +49,23 @@ CHECKS: dict[Dependency, tuple[Callable[[Connections], bool], Callable[[Connecti
 }
 
 
+EXIT_CONFIG = 2
+
+
+class ServiceApp(typer.Typer):
+    """A service's Typer app: settings errors become one line on stderr and exit code 2."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except MissingSettingsError as err:
+            Console(stderr=True, soft_wrap=True).print(f"[red]{self.info.name}: {err}[/]")
+            raise SystemExit(EXIT_CONFIG) from None
+
+
 def service_app(name: str, summary: str, needs: list[Dependency]) -> typer.Typer:
     """A Typer app for a service, with ``check``: can it reach what it depends on?"""
-    app = typer.Typer(help=summary, no_args_is_help=True, add_completion=False)
+    app = ServiceApp(help=summary, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
     console = Console(soft_wrap=True)
 
     @app.callback()

@@ -9,8 +9,8 @@ from typing import Any
 import structlog
 
 
-def configure(component: str, level: str = "INFO") -> structlog.stdlib.BoundLogger:
-    """JSON lines on stderr, bound to ``component``; call once at start-up."""
+def configure(component: str, level: str = "INFO", **context: str) -> structlog.stdlib.BoundLogger:
+    """JSON lines on stderr, bound to ``component`` (and e.g. ``pipeline``, ``run``); call once at start-up."""
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, level.upper(), logging.INFO), format="%(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     structlog.configure(
@@ -25,5 +25,5 @@ def configure(component: str, level: str = "INFO") -> structlog.stdlib.BoundLogg
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
         cache_logger_on_first_use=True,
     )
-    log: Any = structlog.get_logger().bind(component=component)
+    log: Any = structlog.get_logger().bind(component=component, **context)
     return log  # type: ignore[no-any-return]

@@ -1,6 +1,9 @@
 """The one SparkSession builder: ``s3a://`` wired to the lake from ``Connections``.
 
-Only stage entry points call this; transformations stay pure functions of DataFrames.
+Only stage entry points call this; transformations stay pure functions of DataFrames. Where Spark
+runs and where its s3a jars are is ``SparkSettings`` (``CLINOPS_SPARK_*``): in an image the jars sit
+at the fixed path ``/opt/clinops/jars``; locally ``make env`` points ``CLINOPS_SPARK_JARS_DIR`` at
+the jars ``make setup`` fetched.
 """
 
 from __future__ import annotations
@@ -8,11 +11,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clinops_common.devstack import toolchain
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from clinops_common.settings import Connections
+
+IMAGE_JARS_DIR = Path("/opt/clinops/jars")
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+
+class SparkSettings(BaseSettings):
+    """Where a stage's Spark runs, read from ``CLINOPS_SPARK_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CLINOPS_SPARK_", extra="ignore")
+
+    master: str | None = Field(
+        None, description="Spark master, e.g. local[2]; unset: spark-submit decides (a SparkApplication's driver)."
+    )
+    jars_dir: Path = Field(IMAGE_JARS_DIR, description="Folder of the s3a jars (hadoop-aws and the AWS SDK bundle).")
+
+    def jars(self) -> list[Path]:
+        """The jars, or an error naming the setting when the folder holds none."""
+        found = sorted(self.jars_dir.glob("*.jar")) if self.jars_dir.is_dir() else []
+        if not found:
+            raise FileNotFoundError(
+                f"no Spark s3a jars in {self.jars_dir} (set CLINOPS_SPARK_JARS_DIR; locally `make env` sets it)"
+            )
+        return found
 
 
 def s3a_conf(conns: Connections) -> dict[str, str]:
@@ -33,21 +60,15 @@ def spark_session(
     app_name: str,
     conns: Connections,
     *,
-    master: str | None = "local[2]",
-    jars: list[Path] | None = None,
+    settings: SparkSettings | None = None,
     extra_conf: dict[str, str] | None = None,
 ) -> SparkSession:
-    """A SparkSession that reads and writes ``s3a://<lake>/...``.
-
-    ``jars`` defaults to the pinned hadoop-aws and AWS SDK jars from ``make setup``; on a cluster
-    the image ships them and ``master`` is None (spark-submit decides).
-    """
+    """A SparkSession that reads and writes ``s3a://<lake>/...`` (``settings`` default: from the environment)."""
     from pyspark.sql import SparkSession
 
-    if jars is None:
-        from clinops_common.settings import StackSettings
-
-        jars = toolchain.spark_s3a_jars(StackSettings().cache)
+    settings = settings or SparkSettings()
+    jars = settings.jars()
+    master = settings.master
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)

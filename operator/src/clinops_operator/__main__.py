@@ -11,7 +11,7 @@ import typer
 import yaml
 
 from clinops_common.cli import service_app
-from clinops_operator.core import render, runs, stages
+from clinops_operator.core import render, stages
 from clinops_operator.core.spec import Pipeline
 
 app = service_app(
@@ -41,8 +41,14 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log handler details.")] = False,
     json_logs: Annotated[bool, typer.Option("--json-logs/--plain-logs", help="Structured JSON log lines.")] = True,
 ) -> None:
-    """Run the operator against $KUBECONFIG (or the pod's service account). SIGTERM stops it cleanly."""
+    """Run the operator against $KUBECONFIG (or the pod's service account). SIGTERM stops it cleanly.
+
+    Stage results are read from the lake with CLINOPS_S3_* (the lake's endpoint and credentials)."""
     import kopf
+
+    from clinops_common.settings import LakeConnection
+
+    LakeConnection()  # a missing variable ends here, naming it, before anything is watched
 
     from clinops_operator import handlers  # registers the handlers
 
@@ -71,7 +77,7 @@ def render_cmd(
     body.setdefault("metadata", {}).setdefault("uid", "00000000-0000-0000-0000-000000000000")
     body["metadata"].setdefault("namespace", "default")
     p = Pipeline.from_body(body)
-    objs = [render.render(stages.task(p, stage, run_id), p) for stage in runs.ALL_STAGES]
+    objs = [render.render(stages.task(p, stage, run_id), p) for stage in stages.run_stages(p)]
     sys.stdout.write(yaml.safe_dump_all(objs, sort_keys=False))
 
 

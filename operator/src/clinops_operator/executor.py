@@ -1,8 +1,13 @@
 """Stage executors: where a ``StageTask`` runs.
 
-``Executor`` is the small interface the handlers use. ``KubernetesExecutor`` runs Spark stages as
-SparkApplications and the trainer as a Job, owned by the pipeline. A local executor (the same stage
+``Executor`` is the small interface the handlers use; it speaks only core types (``StageTask``,
+``Pipeline``, ``ChildState``) and the operator's errors. ``KubernetesExecutor`` runs Spark stages as
+SparkApplications and the others as Jobs, owned by the pipeline. A local executor (the same stage
 commands as processes on one machine) implements the same three methods.
+
+API errors are translated here, at the edge: 403 (forbidden, a quota), 422 (the object is invalid),
+400 and a 404 on create (the kind's CRD is not installed) are permanent; everything else (5xx,
+429, the connection) is retryable.
 """
 
 from __future__ import annotations
@@ -11,14 +16,17 @@ from typing import Any, Protocol, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as TransportError
 
 from clinops_operator.core import render
 from clinops_operator.core.spec import Pipeline
 from clinops_operator.core.stages import LABEL_PIPELINE, StageTask
-from clinops_operator.errors import RetryableError
+from clinops_operator.errors import OperatorError, PermanentError, RetryableError
 
 HTTP_NOT_FOUND = 404
 HTTP_CONFLICT = 409
+# Refusals that a retry cannot change, with the reason a status condition carries.
+PERMANENT = {400: "BadRequest", 403: "Forbidden", 404: "KindNotInstalled", 422: "Invalid"}
 
 
 class Executor(Protocol):
@@ -28,7 +36,7 @@ class Executor(Protocol):
         """Start the task unless it already runs or ran. True when this call started it."""
         ...
 
-    def observe(self, task: StageTask) -> render.StageResult | None:
+    def observe(self, task: StageTask) -> render.ChildState | None:
         """The task's state, or None if it was never started."""
         ...
 
@@ -56,10 +64,12 @@ class KubernetesExecutor:
         except ApiException as err:
             if err.status == HTTP_CONFLICT:
                 return False  # created before (a restart, a retried handler): never a duplicate
-            raise _translate(err, f"create {obj['kind']} {task.name}") from err
+            raise _translate(err, f"create {obj['kind']} {task.name}", creating=True) from err
+        except TransportError as err:
+            raise RetryableError(f"create {obj['kind']} {task.name}: {err}") from err
         return True
 
-    def observe(self, task: StageTask) -> render.StageResult | None:
+    def observe(self, task: StageTask) -> render.ChildState | None:
         try:
             obj: dict[str, Any]
             if task.stage.engine == "spark":
@@ -76,9 +86,19 @@ class KubernetesExecutor:
             if err.status == HTTP_NOT_FOUND:
                 return None
             raise _translate(err, f"read {task.name}") from err
+        except TransportError as err:
+            raise RetryableError(f"read {task.name}: {err}") from err
         return render.observe(obj)
 
     def delete_all(self, pipeline: Pipeline) -> int:
+        try:
+            return self._delete_all(pipeline)
+        except ApiException as err:
+            raise _translate(err, f"delete the children of {pipeline.name}") from err
+        except TransportError as err:
+            raise RetryableError(f"delete the children of {pipeline.name}: {err}") from err
+
+    def _delete_all(self, pipeline: Pipeline) -> int:
         selector = f"{LABEL_PIPELINE}={pipeline.name}"
         deleted = 0
         body = client.V1DeleteOptions(propagation_policy="Background")
@@ -113,7 +133,7 @@ class KubernetesExecutor:
         except ApiException as err:
             if err.status == HTTP_NOT_FOUND:
                 return 0
-            raise _translate(err, "delete") from err
+            raise
         return 1
 
 
@@ -126,6 +146,21 @@ def _camel_job_status(status: dict[str, Any]) -> dict[str, Any]:
     return {"conditions": conditions, "succeeded": status.get("succeeded"), "failed": status.get("failed")}
 
 
-def _translate(err: ApiException, what: str) -> Exception:
-    """API errors at the edge: 4xx other than conflicts mean a bug or a forbidden verb; all are retried."""
-    return RetryableError(f"{what}: {err.status} {err.reason}: {(err.body or '')[:500]}")
+def _translate(err: ApiException, what: str, *, creating: bool = False) -> OperatorError:
+    """An API error as the operator's own: permanent when retrying cannot help, else retryable."""
+    detail = _api_message(err)
+    status = int(err.status or 0)
+    if status in PERMANENT and (status != HTTP_NOT_FOUND or creating):
+        return PermanentError(f"{what}: {status} {detail}", reason=PERMANENT[status])
+    return RetryableError(f"{what}: {status} {err.reason}: {detail}")
+
+
+def _api_message(err: ApiException) -> str:
+    """The Status object's message when the body is one, else the start of the body."""
+    import json
+
+    try:
+        body = json.loads(err.body or "")
+    except ValueError:
+        return (err.body or str(err.reason) or "")[:500]
+    return str(body.get("message") or err.reason)[:500] if isinstance(body, dict) else str(body)[:500]

@@ -1,6 +1,6 @@
 """kopf handlers for FeaturePipeline: each a few lines around the pure core.
 
-* startup: settings (own progress prefix, finalizer, backoff, peering) and the executor;
+* startup: settings (own progress prefix, finalizer, backoff, peering), the executor and the result reader;
 * create / resume / update: record what the operator saw (observedGeneration, phase Pending);
 * the reconcile timer: start runs (run-now annotation, cron schedules) and drive them stage by stage;
 * delete: remove the pipeline's children (owner references also let the garbage collector do it).
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +20,10 @@ from kubernetes import config as kube_config
 from clinops_operator.config import OperatorSettings
 from clinops_operator.core import runs
 from clinops_operator.core.spec import GROUP, PLURAL, VERSION, Pipeline
+from clinops_operator.core.times import parse_iso
 from clinops_operator.errors import PermanentError, RetryableError
 from clinops_operator.executor import Executor, KubernetesExecutor
+from clinops_operator.results import LakeResults, ResultReader
 
 SETTINGS = OperatorSettings()
 LOG = logging.getLogger("clinops_operator")
@@ -58,11 +59,18 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.WARNING  # Kubernetes events for problems only, not every timer tick
     if "executor" not in memo:  # tests may bring their own
         memo["executor"] = KubernetesExecutor(kubernetes_api())
+    if "results" not in memo:
+        memo["results"] = LakeResults.from_env()
 
 
 def _executor(memo: kopf.Memo) -> Executor:
     executor: Executor = memo["executor"]
     return executor
+
+
+def _results(memo: kopf.Memo) -> ResultReader:
+    reader: ResultReader = memo["results"]
+    return reader
 
 
 def _pipeline(body: kopf.Body) -> Pipeline:
@@ -97,15 +105,26 @@ def reconcile(
     if meta.get("deletionTimestamp"):
         return
     p = _pipeline(body)
-    executor = _executor(memo)
-    created = runs.parse_iso(meta["creationTimestamp"])
-    annotations: Mapping[str, str] = meta.get("annotations") or {}
+    executor, results = _executor(memo), _results(memo)
+    now = datetime.now(UTC)
     try:
         outcome = runs.reconcile(
-            p, status=status, annotations=annotations, created=created, now=datetime.now(UTC), observe=executor.observe
+            p,
+            status=status,
+            annotations=meta.get("annotations") or {},
+            created=parse_iso(meta["creationTimestamp"]),
+            now=now,
+            observe=executor.observe,
+            read_result=lambda t: results.read(p, t),
         )
-        for event in outcome.events:
-            LOG.info("%s/%s: %s", p.namespace, p.name, event, extra={"pipeline": p.name, "namespace": p.namespace})
+    except RetryableError as err:
+        raise kopf.TemporaryError(str(err), delay=SETTINGS.retry_delay_s) from err
+    except PermanentError as err:  # e.g. reading a child is forbidden: the run cannot go on
+        outcome = runs.halt(p, status, err.reason, str(err), now)
+        _patch(patch, outcome)
+        raise kopf.PermanentError(str(err)) from err
+    _log(p, outcome.events)
+    try:
         for task in outcome.start:
             if executor.start(task, p):
                 LOG.info(
@@ -118,9 +137,24 @@ def reconcile(
     except RetryableError as err:
         raise kopf.TemporaryError(str(err), delay=SETTINGS.retry_delay_s) from err
     except PermanentError as err:
-        raise kopf.PermanentError(str(err)) from err
+        # The run ends Failed with the API server's reason, so the next tick does not try again.
+        outcome = runs.refuse(p, status, outcome, task, reason=err.reason, message=str(err), now=now)
+        _patch(patch, outcome)
+        _log(p, outcome.events)
+        raise kopf.PermanentError(outcome.events[-1]) from err
+    _patch(patch, outcome)
+    if outcome.refused:
+        raise kopf.PermanentError(f"spec cannot run: {outcome.refused}")
+
+
+def _patch(patch: kopf.Patch, outcome: runs.Outcome) -> None:
     for key, value in outcome.status.items():
         patch.status[key] = value
+
+
+def _log(p: Pipeline, events: list[str]) -> None:
+    for event in events:
+        LOG.info("%s/%s: %s", p.namespace, p.name, event, extra={"pipeline": p.name, "namespace": p.namespace})
 
 
 @kopf.on.delete(*RESOURCE)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,9 +14,14 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def spark(s3: Connections) -> Iterator[SparkSession]:
+def spark(s3: Connections, stack: Any) -> Iterator[SparkSession]:
     from clinops_common.spark import spark_session
 
-    session = spark_session("clinops-features-tests", s3, extra_conf={"spark.sql.shuffle.partitions": "2"})
+    session = spark_session(
+        "clinops-features-tests",
+        s3,
+        settings=stack.settings.spark("local[2]"),
+        extra_conf={"spark.sql.shuffle.partitions": "2"},
+    )
     yield session
     session.stop()

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from clinops_common.features.pit import point_in_time_join
-from clinops_featurizer.reference import ReferenceView, feast_historical_features
-from clinops_featurizer.synthetic import entity_rows, view_rows
+from clinops_devstack.bench.pit_data import entity_rows, view_rows
+from clinops_devstack.feast_join import ReferenceView, feast_historical_features
 
 N_PATIENTS, HOURS = 300, 48
 TTL_A, TTL_B = timedelta(hours=2), timedelta(0)  # b has no TTL

@@ -24,9 +24,9 @@ os.environ.setdefault("CLINOPS_OPERATOR_RECONCILE_INTERVAL_S", "0.5")
 os.environ.setdefault("CLINOPS_OPERATOR_BACKOFF_S", "1")
 os.environ.setdefault("CLINOPS_OPERATOR_RETRY_DELAY_S", "1")
 
-from clinops_common.devstack import cluster as kube
-from clinops_common.devstack import supervisor
-from clinops_common.settings import REPO_ROOT, StackSettings
+from clinops_devstack import cluster as kube
+from clinops_devstack import supervisor
+from clinops_devstack.settings import REPO_ROOT, StackSettings
 
 REUSE = os.environ.get("CLINOPS_TEST_STACK", "") == "reuse"
 EXAMPLE = REPO_ROOT / "manifests" / "adverse-event.yaml"

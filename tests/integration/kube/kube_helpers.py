@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from clinops_common.settings import REPO_ROOT
+from clinops_devstack.settings import REPO_ROOT
 
 EXAMPLES = REPO_ROOT / "manifests"
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from clinops_common.devstack import schemas, toolchain
-from clinops_common.settings import REPO_ROOT
+from clinops_devstack import schemas, toolchain
+from clinops_devstack.settings import REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "clinops"
 SCENARIOS = [None, *sorted((CHART / "ci").glob("*-values.yaml"))]
@@ -30,7 +30,7 @@ def _helm(cache: Path, *args: str, kubeconfig: Path | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def cache() -> Path:
-    from clinops_common.settings import StackSettings
+    from clinops_devstack.settings import StackSettings
 
     return StackSettings().cache
 
@@ -176,7 +176,7 @@ def _can_i(cluster: Any, verb: str, resource: str, subresource: str) -> str:
     args = ["auth", "can-i", verb, resource, f"--as={SERVICE_ACCOUNT}", "--namespace=default"]
     if subresource:
         args.append(f"--subresource={subresource}")
-    from clinops_common.devstack import cluster as kube
+    from clinops_devstack import cluster as kube
 
     return kube.kubectl_run(cluster.settings, *args).stdout.strip()
 

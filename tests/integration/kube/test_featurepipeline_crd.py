@@ -9,7 +9,7 @@ import pytest
 import yaml
 from kube_helpers import example_body
 
-from clinops_common.devstack import cluster as kube
+from clinops_devstack import cluster as kube
 
 Patch = dict[str, Any]
 

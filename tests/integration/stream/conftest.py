@@ -25,12 +25,14 @@ from clinops_common.synthetic.sinks import produce
 
 
 @pytest.fixture(scope="session")
-def spark(s3: Connections) -> Iterator[Any]:
+def spark(s3: Connections, stack: Any) -> Iterator[Any]:
     """One local SparkSession for every streaming test (sessions are slow to start)."""
     from clinops_common.spark import spark_session
     from clinops_processor.job import SPARK_CONF
 
-    session = spark_session("clinops-tests-stream", s3, master="local[2]", extra_conf=SPARK_CONF)
+    session = spark_session(
+        "clinops-tests-stream", s3, settings=stack.settings.spark("local[2]"), extra_conf=SPARK_CONF
+    )
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

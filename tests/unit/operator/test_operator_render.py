@@ -31,8 +31,8 @@ def test_child_names_are_deterministic_and_fit_a_label_value(pipeline: Pipeline)
     run_id = stages.manual_run_id("first-run")
     assert run_id == stages.manual_run_id("first-run")
     assert run_id != stages.manual_run_id("second-run")
-    names = [stages.task(pipeline, s, run_id).name for s in stages.Stage]
-    assert names == [f"adverse-event-{short}-{run_id}" for short in ("proc", "feat", "train")]
+    names = [stages.task(pipeline, s, run_id).name for s in stages.run_stages(pipeline)]
+    assert names == [f"adverse-event-{short}-{run_id}" for short in ("proc", "feat", "mat", "train")]
     longest = stages.child_name(
         "x" * 40, stages.Stage.FEATURIZER, stages.scheduled_run_id(datetime(2026, 11, 23, 18, 0, tzinfo=UTC))
     )
@@ -74,7 +74,7 @@ def test_trainer_renders_a_hardened_job_with_the_training_settings(pipeline: Pip
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert pod["restartPolicy"] == "Never"
     args = container["args"]
-    assert args[args.index("--split") + 1] == "0.7,0.15,0.15"
+    assert args[args.index("--split") + 1] == '{"test":0.15,"train":0.7,"validation":0.15}'
     assert args[args.index("--model-family") + 1] == "pytorch-mlp"
     assert obj["spec"]["template"]["metadata"]["labels"]["clinops.io/stage"] == "trainer"
 

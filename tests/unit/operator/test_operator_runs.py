@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from clinops_operator.core import runs
-from clinops_operator.core.render import StageResult
+from clinops_common.contracts import StageResult
+from clinops_operator.core.render import ChildState
 from clinops_operator.core.spec import Pipeline
 from clinops_operator.core.stages import StageTask
 
@@ -22,10 +23,14 @@ class Children:
     """Stand-in for the executor's observe(): what each child says, by name."""
 
     def __init__(self) -> None:
-        self.results: dict[str, StageResult] = {}
+        self.results: dict[str, ChildState] = {}
+        self.documents: dict[str, StageResult] = {}  # result documents, by child name
 
-    def observe(self, task: StageTask) -> StageResult | None:
+    def observe(self, task: StageTask) -> ChildState | None:
         return self.results.get(task.name)
+
+    def read_result(self, task: StageTask) -> StageResult | None:
+        return self.documents.get(task.name)
 
 
 def pipeline(**spec_changes: Any) -> Pipeline:
@@ -57,7 +62,8 @@ def step(
 ) -> tuple[dict[str, Any], runs.Outcome]:
     annotations = {runs.RUN_NOW: token} if token else {}
     outcome = runs.reconcile(
-        p, status=status, annotations=annotations, created=CREATED, now=now, observe=children.observe
+        p, status=status, annotations=annotations, created=CREATED, now=now, observe=children.observe,
+        read_result=children.read_result,
     )
     return merge(status, outcome.status), outcome
 
@@ -71,19 +77,22 @@ def test_run_now_goes_through_every_stage_to_ready() -> None:
     proc = out.start[0].name
 
     status, out = step(p, status, children, now)  # the child exists now but says nothing yet
-    children.results[proc] = StageResult("Running")
+    children.results[proc] = ChildState("Running")
     status, out = step(p, status, children, now)
     assert out.start == []
     assert status["phase"] == "Processing"
 
-    children.results[proc] = StageResult("Succeeded", "SparkApplicationCompleted")
+    children.results[proc] = ChildState("Succeeded", "SparkApplicationCompleted")
     status, out = step(p, status, children, now)
     assert status["phase"] == "Featurizing"
     assert [t.stage.value for t in out.start] == ["featurizer"]
-    children.results[out.start[0].name] = StageResult("Succeeded")
+    children.results[out.start[0].name] = ChildState("Succeeded")
+    status, out = step(p, status, children, now)
+    assert status["phase"] == "Materializing"
+    children.results[out.start[0].name] = ChildState("Succeeded", "JobComplete")
     status, out = step(p, status, children, now)
     assert status["phase"] == "Training"
-    children.results[out.start[0].name] = StageResult("Succeeded", "JobComplete")
+    children.results[out.start[0].name] = ChildState("Succeeded", "JobComplete")
     status, out = step(p, status, children, now)
     assert status["phase"] == "Ready"
     assert "currentRun" not in status
@@ -91,7 +100,7 @@ def test_run_now_goes_through_every_stage_to_ready() -> None:
     assert ready["status"] == "True"
     assert ready["reason"] == "RunSucceeded"
     assert {s: r["state"] for s, r in status["lastRuns"].items()} == dict.fromkeys(
-        ("processor", "featurizer", "trainer"), "Succeeded"
+        ("processor", "featurizer", "materializer", "trainer"), "Succeeded"
     )
     # The same annotation value does not start the run again.
     status, out = step(p, status, children, now)
@@ -102,7 +111,7 @@ def test_run_now_goes_through_every_stage_to_ready() -> None:
 def test_a_failed_child_fails_the_pipeline_with_its_reason() -> None:
     p, children, now = pipeline(), Children(), datetime(2026, 11, 23, 17, 40, tzinfo=UTC)
     status, out = step(p, {}, children, now)
-    children.results[out.start[0].name] = StageResult("Failed", "SparkApplicationFailed", "driver exited 1")
+    children.results[out.start[0].name] = ChildState("Failed", "SparkApplicationFailed", "driver exited 1")
     status, out = step(p, status, children, now)
     assert out.start == []
     assert status["phase"] == "Failed"
@@ -117,7 +126,7 @@ def test_a_restart_that_lost_the_status_patch_finds_the_same_child() -> None:
     """The child was created but the status never written: the next reconcile must not make another."""
     p, children, now = pipeline(), Children(), datetime(2026, 11, 23, 17, 40, tzinfo=UTC)
     _, out = step(p, {}, children, now)
-    children.results[out.start[0].name] = StageResult("Running")
+    children.results[out.start[0].name] = ChildState("Running")
     status, again = step(p, {}, children, now)
     assert again.start == []
     assert status["currentRun"]["id"] == out.status["currentRun"]["id"]
@@ -140,7 +149,7 @@ def test_schedules_start_runs_once_per_slot_and_not_before_creation() -> None:
         "stage": "processor",
         "startedAt": "x",
     }
-    children.results[out.start[0].name] = StageResult("Succeeded")
+    children.results[out.start[0].name] = ChildState("Succeeded")
     status, out = step(p, status, children, at_slot + timedelta(seconds=5), token="")
     assert status["phase"] == "Ready"
     status, out = step(p, status, children, at_slot + timedelta(minutes=5), token="")

@@ -113,7 +113,8 @@ class FeaturizeResult(StageResult):
     stage: ClassVar[StageName] = StageName.FEATURIZE
 
     snapshot_id: str = Field(description="The offline-store snapshot committed (what training reads).")
-    rows: dict[str, int] = Field(description="Rows written per feature view.")
+    files: dict[str, int] = Field(description="Parquet files per feature view in the snapshot.")
+    bytes: int = Field(ge=0, description="Size of those files.")
 
 
 # ---- materialize: offline snapshot -> Redis ----

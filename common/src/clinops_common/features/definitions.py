@@ -102,6 +102,8 @@ class FeatureService:
 
 # ---- streaming views (silver -> hourly steps) ------------------------------------------------------
 
+# The label looks this many hours ahead: adverse_event_24h is an event in (t, t + 24h].
+LABEL_HORIZON_HOURS = 24
 WINDOWS: dict[str, timedelta] = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24)}
 STATS: dict[str, str] = {
     "mean": "mean",

@@ -11,7 +11,7 @@ import pandas as pd
 from clinops_common.features.definitions import FEATURE_VIEWS
 from clinops_common.features.offline import OfflineStore
 from clinops_common.features.online import OnlineStore, latest_rows
-from clinops_common.features.pit import utc
+from clinops_common.features.pit import micros
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,10 @@ def materialize(
         latest = latest_rows(view, rows, as_of=end)
         if previous is not None and len(latest):
             stored = online.stored_times(view, latest[view.entity.join_key].tolist())
-            ev = utc(latest[view.timestamp_field])
-            cr = utc(latest[view.created_timestamp_field])
+            ev = micros(latest[view.timestamp_field])
+            cr = micros(latest[view.created_timestamp_field])
             newer = [
-                stored.get(pid) is None or (_us(e), _us(c)) > stored[pid]
+                stored.get(pid) is None or (int(e), int(c)) > stored[pid]
                 for pid, e, c in zip(latest[view.entity.join_key], ev, cr, strict=True)
             ]
             latest = latest[newer]
@@ -71,7 +71,3 @@ def materialize(
     patients = len({p for df in by_view.values() for p in df["patient_id"]})
     online.set_state({"snapshot": snap.snapshot_id, "end": end.isoformat()})
     return MaterializeResult(snap.snapshot_id, end, written, patients, time.perf_counter() - t0, previous is not None)
-
-
-def _us(ts: pd.Timestamp) -> int:
-    return int(ts.value // 1000)

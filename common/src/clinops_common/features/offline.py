@@ -27,6 +27,7 @@ import pyarrow.fs as pafs
 from clinops_common.features.definitions import FEATURE_VIEWS, FeatureView
 from clinops_common.features.pit import utc
 from clinops_common.settings import Connections
+from clinops_common.storage import s3_filesystem
 
 SNAPSHOTS = "_snapshots"
 
@@ -63,17 +64,6 @@ def new_snapshot_id(now: datetime | None = None) -> str:
     """Sortable by time, unique: ``20260301T120000Z-1a2b3c4d``."""
     now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
-
-
-def s3_filesystem(conns: Connections) -> pafs.S3FileSystem:
-    scheme, _, host = conns.s3_endpoint_url.partition("://")
-    return pafs.S3FileSystem(
-        access_key=conns.s3_access_key.get_secret_value(),
-        secret_key=conns.s3_secret_key.get_secret_value(),
-        endpoint_override=host,
-        scheme=scheme,
-        region=conns.s3_region,
-    )
 
 
 class OfflineStore:

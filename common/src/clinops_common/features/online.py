@@ -1,6 +1,9 @@
 """The online store: the latest feature vector per patient in Redis, read in one round trip.
 
-One hash per patient, ``<prefix>:patient:<patient_id>``, expiring 48 hours after its last write.
+One hash per patient, ``<prefix>:patient:<patient_id>``, expiring ``key_ttl`` after its last write
+(the pipeline's ``stores.redis.ttlHours``, passed by the materialize stage; 48 hours by default).
+This is Redis key expiry, how long a vector is kept at all; each view's freshness TTL (its
+``FeatureView.ttl``) is separate and decides, on read, whether a kept row may still be served.
 One field per feature view holds the view's whole row, packed: a header (the view's schema id, the
 row's event and created times in microseconds), the numeric features as little-endian float64 (NaN
 is null), then the string features as a JSON list. A value written under another schema id (the
@@ -27,7 +30,7 @@ import pandas as pd
 import redis
 
 from clinops_common.features.definitions import FeatureService, FeatureView, feature_service, feature_view
-from clinops_common.features.pit import utc
+from clinops_common.features.pit import micros
 
 HEADER = struct.Struct("<8sqq")  # schema id, event time (us), created time (us)
 KEY_TTL = timedelta(hours=48)
@@ -64,19 +67,14 @@ def _strings(view: FeatureView) -> list[str]:
     return [f.name for f in view.features if f.dtype == "string"]
 
 
-def _us(series: pd.Series) -> np.ndarray:
-    naive: np.ndarray = utc(series).dt.tz_localize(None).to_numpy()
-    return naive.astype("datetime64[us]").view("i8")
-
-
 def encode_rows(view: FeatureView, rows: pd.DataFrame) -> list[bytes]:
     """One packed value per row of ``rows`` (the view's columns)."""
     numeric = _numeric(view)
     record = np.dtype([("sid", "S8"), ("ev", "<i8"), ("cr", "<i8"), ("v", "<f8", (len(numeric),))])
     packed = np.empty(len(rows), dtype=record)
     packed["sid"] = view.schema_id.encode()
-    packed["ev"] = _us(rows[view.timestamp_field])
-    packed["cr"] = _us(rows[view.created_timestamp_field])
+    packed["ev"] = micros(rows[view.timestamp_field])
+    packed["cr"] = micros(rows[view.created_timestamp_field])
     packed["v"] = rows[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
     raw, size = packed.tobytes(), record.itemsize
     out = [raw[i * size : (i + 1) * size] for i in range(len(rows))]
@@ -128,7 +126,7 @@ def decode(view: FeatureView, blob: bytes | None) -> Decoded | None:
 def latest_rows(view: FeatureView, rows: pd.DataFrame, *, as_of: datetime | None = None) -> pd.DataFrame:
     """Per patient, the row a point-in-time join at ``as_of`` would pick before the TTL: the latest
     event (ties: latest created) among rows with event and created times at or before ``as_of``."""
-    ev, cr = _us(rows[view.timestamp_field]), _us(rows[view.created_timestamp_field])
+    ev, cr = micros(rows[view.timestamp_field]), micros(rows[view.created_timestamp_field])
     keep = np.ones(len(rows), dtype=bool)
     if as_of is not None:
         t = pd.Timestamp(as_of)

@@ -134,5 +134,11 @@ def point_in_time_join(
     return out
 
 
+def micros(series: pd.Series) -> np.ndarray:
+    """Timestamps as int64 microseconds since the epoch, UTC (how the online store packs them)."""
+    naive: np.ndarray = utc(series).dt.tz_localize(None).to_numpy()
+    return naive.astype("datetime64[us]").view("i8")
+
+
 def _empty(feats: pd.DataFrame, n: int) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([None] * n, dtype=feats[c].dtype) for c in feats.columns})

@@ -2,7 +2,13 @@
 
 ``render(task, pipeline)`` gives a SparkApplication (sparkoperator.k8s.io/v1beta2, the real CRD) or a
 batch/v1 Job, owned by the pipeline so that deleting it deletes them. ``observe(obj)`` reads such an
-object's status into a ``StageResult``.
+object's status into a ``ChildState``.
+
+The images' layout (what the rendered objects rely on): the workspace is installed into the virtual
+environment ``/opt/clinops/venv`` (Python 3.11), so a stage's entry point is
+``/opt/clinops/venv/lib/python3.11/site-packages/<package>/__main__.py`` (``mainApplicationFile``),
+and the Spark s3a jars (hadoop-aws and its AWS SDK bundle) sit in ``/opt/clinops/jars``, where
+``clinops_common.spark`` looks by default (``CLINOPS_SPARK_JARS_DIR``).
 """
 
 from __future__ import annotations
@@ -16,16 +22,17 @@ from clinops_operator.core.stages import Stage, StageTask
 SPARK_GROUP = "sparkoperator.k8s.io"
 SPARK_VERSION = "v1beta2"
 SPARK_PLURAL = "sparkapplications"
-SPARK_MAIN = "local:///opt/clinops/stages/{stage}.py"
-TRAINER_UID = 10001
+IMAGE_SITE_PACKAGES = "/opt/clinops/venv/lib/python3.11/site-packages"
+IMAGE_JARS = "/opt/clinops/jars"
+STAGE_UID = 10001
 
 Obj = dict[str, Any]
 State = Literal["Running", "Succeeded", "Failed"]
 
 
 @dataclass(frozen=True)
-class StageResult:
-    """What a stage's child says about itself."""
+class ChildState:
+    """What a stage's child says about itself (its result document is read separately)."""
 
     state: State
     reason: str = ""
@@ -63,12 +70,17 @@ def _env(t: StageTask) -> list[Obj]:
 def _container_security() -> Obj:
     return {
         "runAsNonRoot": True,
-        "runAsUser": TRAINER_UID,
+        "runAsUser": STAGE_UID,
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+def main_application_file(stage: Stage) -> str:
+    """The stage's entry point in its image: the package's ``__main__.py`` (the same CLI as locally)."""
+    return f"local://{IMAGE_SITE_PACKAGES}/{stage.package}/__main__.py"
 
 
 def spark_application(t: StageTask, p: Pipeline) -> Obj:
@@ -85,8 +97,12 @@ def spark_application(t: StageTask, p: Pipeline) -> Obj:
             "sparkVersion": s.spark_version,
             "image": t.image,
             "imagePullPolicy": p.spec.images.pull_policy,
-            "mainApplicationFile": SPARK_MAIN.format(stage=t.stage.value),
+            "mainApplicationFile": main_application_file(t.stage),
             "arguments": list(t.args),
+            "sparkConf": {
+                "spark.driver.extraClassPath": f"{IMAGE_JARS}/*",
+                "spark.executor.extraClassPath": f"{IMAGE_JARS}/*",
+            },
             "restartPolicy": {"type": "Never"},
             "driver": {
                 "cores": s.driver_cores,
@@ -120,12 +136,13 @@ def job(t: StageTask, p: Pipeline) -> Obj:
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": TRAINER_UID, "fsGroup": TRAINER_UID},
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": STAGE_UID, "fsGroup": STAGE_UID},
                     "containers": [
                         {
                             "name": t.stage.value,
                             "image": t.image,
                             "imagePullPolicy": p.spec.images.pull_policy,
+                            "command": ["python", "-m", t.stage.package],
                             "args": list(t.args),
                             "env": _env(t),
                             "securityContext": _container_security(),
@@ -140,11 +157,11 @@ def job(t: StageTask, p: Pipeline) -> Obj:
 
 
 def render(t: StageTask, p: Pipeline) -> Obj:
-    """The object that runs ``t``: a SparkApplication for Spark stages, a Job for the trainer."""
+    """The object that runs ``t``: a SparkApplication for Spark stages, a Job for the others."""
     return spark_application(t, p) if t.stage.engine == "spark" else job(t, p)
 
 
-def observe(obj: Obj) -> StageResult:
+def observe(obj: Obj) -> ChildState:
     """Read a SparkApplication's or a Job's status."""
     if obj.get("kind") == "SparkApplication":
         return observe_spark_application(obj)
@@ -154,25 +171,25 @@ def observe(obj: Obj) -> StageResult:
 _SPARK_FAILED = {"FAILED": "SparkApplicationFailed", "SUBMISSION_FAILED": "SparkSubmissionFailed"}
 
 
-def observe_spark_application(obj: Obj) -> StageResult:
+def observe_spark_application(obj: Obj) -> ChildState:
     app_state = (obj.get("status") or {}).get("applicationState") or {}
     state = app_state.get("state", "")
     if state == "COMPLETED":
-        return StageResult("Succeeded", "SparkApplicationCompleted")
+        return ChildState("Succeeded", "SparkApplicationCompleted")
     if state in _SPARK_FAILED:
-        return StageResult("Failed", _SPARK_FAILED[state], app_state.get("errorMessage", "") or state)
-    return StageResult("Running", f"SparkApplication{state.title().replace('_', '') or 'Pending'}")
+        return ChildState("Failed", _SPARK_FAILED[state], app_state.get("errorMessage", "") or state)
+    return ChildState("Running", f"SparkApplication{state.title().replace('_', '') or 'Pending'}")
 
 
-def observe_job(obj: Obj) -> StageResult:
+def observe_job(obj: Obj) -> ChildState:
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("status") != "True":
             continue
         if cond.get("type") == "Complete":
-            return StageResult("Succeeded", "JobComplete")
+            return ChildState("Succeeded", "JobComplete")
         if cond.get("type") == "Failed":
-            return StageResult("Failed", cond.get("reason") or "JobFailed", cond.get("message", ""))
-    return StageResult("Running", "JobRunning")
+            return ChildState("Failed", cond.get("reason") or "JobFailed", cond.get("message", ""))
+    return ChildState("Running", "JobRunning")
 
 
 def child_kind(stage: Stage) -> str:

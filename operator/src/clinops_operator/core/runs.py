@@ -3,10 +3,13 @@
 A run is an ordered list of stages with one id. It starts when the ``clinops.io/run-now`` annotation
 takes a value not yet handled (every stage), or when a cron slot of a schedule passes (that schedule's
 stages). Each reconcile looks at the current stage's child: missing, it is created; running, nothing
-changes; succeeded, the next stage starts or the run ends Ready; failed, the run ends Failed with the
-child's reason. Child names are derived from the pipeline and the run id, and the run id from the
-annotation value or the cron slot, so a restarted operator finds the children it created before it
-stopped (even when their status patch was lost) instead of creating them again.
+changes; succeeded, its result document is read (``clinops_common.contracts``), the next stage starts
+with what the earlier ones produced (the featurizer's snapshot id goes to the materializer and the
+trainer) or the run ends Ready (a promoted model fills ``status.champion``); failed, the run ends
+Failed with the child's reason. A child the API server refuses for good (``refuse``) ends the run
+the same way, once. Child names are derived from the pipeline and the run id, and the run id from
+the annotation value or the cron slot, so a restarted operator finds the children it created before
+it stopped (even when their status patch was lost) instead of creating them again.
 """
 
 from __future__ import annotations
@@ -18,39 +21,50 @@ from typing import Any
 
 from croniter import croniter
 
-from clinops_operator.core.conditions import get_condition, set_condition
-from clinops_operator.core.render import StageResult, child_kind
+from clinops_common.contracts import RESULTS, StageResult, TrainResult
+from clinops_operator.core.conditions import get_condition, set_condition, set_conditions
+from clinops_operator.core.render import ChildState, child_kind
 from clinops_operator.core.spec import Pipeline
-from clinops_operator.core.stages import Stage, StageTask, manual_run_id, scheduled_run_id, task
+from clinops_operator.core.stages import (
+    BATCH_SERVICE,
+    Stage,
+    StageTask,
+    manual_run_id,
+    run_stages,
+    scheduled_run_id,
+    spec_problems,
+    task,
+)
+from clinops_operator.core.times import iso, parse_iso
 
 RUN_NOW = "clinops.io/run-now"
-ALL_STAGES = (Stage.PROCESSOR, Stage.FEATURIZER, Stage.TRAINER)
-# Which stages each schedule runs. Monitoring is done by the monitor Deployment, not by a run.
-SCHEDULED_STAGES: dict[str, tuple[Stage, ...]] = {
-    "training": ALL_STAGES,
-    "processing": (Stage.PROCESSOR,),
-    "featurization": (Stage.FEATURIZER,),
-}
+SCHEDULES = ("training", "processing", "featurization")  # monitoring is the monitor Deployment's, not a run's
 
-Observe = Callable[[StageTask], StageResult | None]
+Observe = Callable[[StageTask], ChildState | None]
+ReadResult = Callable[[StageTask], StageResult | None]
 Status = Mapping[str, Any]
+
+
+def scheduled_stages(p: Pipeline, schedule: str) -> tuple[Stage, ...]:
+    """Which stages a schedule runs for this pipeline (empty: the schedule does nothing here)."""
+    batch = p.spec.features.service == BATCH_SERVICE
+    if schedule == "training":
+        return run_stages(p)
+    if schedule == "processing":
+        return () if batch else (Stage.PROCESSOR,)
+    return (Stage.STROKE,) if batch else (Stage.FEATURIZER, Stage.MATERIALIZER)
 
 
 @dataclass
 class Outcome:
-    """What a reconcile decided: a merge patch for ``.status`` and the tasks to start."""
+    """What a reconcile decided: a merge patch for ``.status``, the tasks to start, and what to log.
+
+    ``refused`` is set when the spec cannot run at all (a permanent error the handler reports)."""
 
     status: dict[str, Any] = field(default_factory=dict)
     start: list[StageTask] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    refused: str | None = None
 
 
 def latest_slot(expr: str, now: datetime) -> datetime:
@@ -62,7 +76,7 @@ def latest_slot(expr: str, now: datetime) -> datetime:
 
 
 def invalid_schedules(p: Pipeline) -> list[str]:
-    return [name for name in SCHEDULED_STAGES if not croniter.is_valid(getattr(p.spec.schedules, name))]
+    return [name for name in SCHEDULES if not croniter.is_valid(getattr(p.spec.schedules, name))]
 
 
 def due_schedule(p: Pipeline, status: Status, created: datetime, now: datetime) -> tuple[str, datetime] | None:
@@ -70,9 +84,9 @@ def due_schedule(p: Pipeline, status: Status, created: datetime, now: datetime) 
     if p.spec.suspend:
         return None
     done: Mapping[str, str] = status.get("lastScheduledSlots") or {}
-    for name in SCHEDULED_STAGES:
+    for name in SCHEDULES:
         expr = getattr(p.spec.schedules, name)
-        if not croniter.is_valid(expr):
+        if not croniter.is_valid(expr) or not scheduled_stages(p, name):
             continue
         slot = latest_slot(expr, now)
         if slot < created:
@@ -87,16 +101,15 @@ def _new_run(p: Pipeline, status: Status, annotations: Mapping[str, str], create
     out = Outcome()
     token = annotations.get(RUN_NOW)
     if token and token != status.get("handledRunNow"):
-        run = {"id": manual_run_id(token), "trigger": "manual", "stages": [s.value for s in ALL_STAGES]}
+        run = {"id": manual_run_id(token), "trigger": "manual", "stages": [s.value for s in run_stages(p)]}
         out.status["handledRunNow"] = token
     elif due := due_schedule(p, status, created, now):
         name, slot = due
-        stages = SCHEDULED_STAGES[name]
         run = {
             "id": scheduled_run_id(slot),
             "trigger": "schedule",
             "schedule": name,
-            "stages": [s.value for s in stages],
+            "stages": [s.value for s in scheduled_stages(p, name)],
         }
         out.status["lastScheduledSlots"] = {name: iso(slot)}
     else:
@@ -123,7 +136,15 @@ def _new_run(p: Pipeline, status: Status, annotations: Mapping[str, str], create
     return out
 
 
-def _stage_record(t: StageTask, state: str, now: datetime, reason: str = "", message: str = "") -> dict[str, Any]:
+def _stage_record(
+    t: StageTask,
+    state: str,
+    now: datetime,
+    *,
+    reason: str = "",
+    message: str = "",
+    result: StageResult | None = None,
+) -> dict[str, Any]:
     record: dict[str, Any] = {
         "runId": t.run_id,
         "child": f"{child_kind(t.stage)}/{t.name}",
@@ -132,7 +153,58 @@ def _stage_record(t: StageTask, state: str, now: datetime, reason: str = "", mes
         "message": message,
     }
     record["finishedAt" if state != "Running" else "startedAt"] = iso(now)
+    if state == "Succeeded":
+        record["result"] = result.model_dump(mode="json") if result else None
     return record
+
+
+def upstream_results(status: Status, run_id: str) -> dict[Stage, StageResult]:
+    """The results the run's finished stages recorded in ``status.lastRuns`` (this run's only)."""
+    out: dict[Stage, StageResult] = {}
+    for name, record in (status.get("lastRuns") or {}).items():
+        if name not in Stage.__members__.values() or record.get("runId") != run_id or not record.get("result"):
+            continue
+        stage = Stage(name)
+        out[stage] = RESULTS[stage.contract].model_validate(record["result"])
+    return out
+
+
+def champion(result: TrainResult, now: datetime) -> dict[str, Any] | None:
+    """``status.champion`` after a training run that promoted a version (None: it stays as it was)."""
+    if not result.promoted or result.model_version is None:
+        return None
+    metrics = {"auroc": result.test_auroc} if result.test_auroc is not None else {}
+    return {
+        "modelName": result.model_name,
+        "version": result.model_version,
+        "runId": result.run_id,
+        "promotedAt": iso(now),
+        "metrics": metrics,
+    }
+
+
+def _end_run(
+    p: Pipeline, out: Outcome, conditions: list[dict[str, Any]], *, ok: bool, reason: str, message: str, now: datetime
+) -> Outcome:
+    """Close the run: Ready or Failed, with the same reason and message on every condition."""
+    statuses = (
+        {"Ready": "True", "Running": "False", "Failed": "False"}
+        if ok
+        else {
+            "Failed": "True",
+            "Ready": "False",
+            "Running": "False",
+        }
+    )
+    conditions = set_conditions(conditions, statuses, reason=reason, message=message, now=now, generation=p.generation)
+    out.status |= {
+        "phase": "Ready" if ok else "Failed",
+        "currentRun": None,
+        "lastRunTime": iso(now),
+        "conditions": conditions,
+    }
+    out.events.append(message)
+    return out
 
 
 def reconcile(
@@ -143,9 +215,16 @@ def reconcile(
     created: datetime,
     now: datetime,
     observe: Observe,
+    read_result: ReadResult,
 ) -> Outcome:
-    """Decide the next step for ``p``; ``observe`` reads a task's child (None when it does not exist)."""
-    out = _advance(p, status=status, annotations=annotations, created=created, now=now, observe=observe)
+    """Decide the next step for ``p``; ``observe`` reads a task's child (None when it does not exist) and
+    ``read_result`` the result document a succeeded stage wrote (None when there is none)."""
+    problems = spec_problems(p)
+    if problems:
+        return _invalid_spec(p, status, "; ".join(problems), now)
+    out = _advance(
+        p, status=status, annotations=annotations, created=created, now=now, observe=observe, read_result=read_result
+    )
     invalid = invalid_schedules(p)
     conditions: list[dict[str, Any]] = list(out.status.get("conditions") or status.get("conditions") or [])
     current = get_condition(conditions, "SchedulesValid")
@@ -163,6 +242,38 @@ def reconcile(
     return out
 
 
+def _invalid_spec(p: Pipeline, status: Status, message: str, now: datetime) -> Outcome:
+    """No run starts while the spec is invalid; the conditions say why (reported once per change)."""
+    out = Outcome()
+    failed = get_condition(status.get("conditions") or [], "Failed")
+    if failed and failed.get("reason") == "InvalidSpec" and failed.get("message") == message:
+        return out
+    out.refused = message
+    return _end_run(
+        p, out, list(status.get("conditions") or []), ok=False, reason="InvalidSpec", message=message, now=now
+    )
+
+
+def refuse(
+    p: Pipeline, status: Status, out: Outcome, refused: StageTask, *, reason: str, message: str, now: datetime
+) -> Outcome:
+    """The API server refused ``refused``'s child for good (forbidden, invalid, no such kind): the run
+    ends Failed with that reason, so the next reconcile does not try again."""
+    merged: dict[str, Any] = {**status, **out.status}
+    text = f"{refused.stage.value} {child_kind(refused.stage)} {refused.name} refused: {reason}: {message}"
+    out.start = []
+    record = _stage_record(refused, "Failed", now, reason=reason, message=message)
+    out.status.setdefault("lastRuns", {})[refused.stage.value] = record
+    return _end_run(p, out, list(merged.get("conditions") or []), ok=False, reason=reason, message=text, now=now)
+
+
+def halt(p: Pipeline, status: Status, reason: str, message: str, now: datetime) -> Outcome:
+    """A permanent error outside any child (reading one is forbidden, ...): the run ends Failed."""
+    return _end_run(
+        p, Outcome(), list(status.get("conditions") or []), ok=False, reason=reason, message=message, now=now
+    )
+
+
 def _advance(
     p: Pipeline,
     *,
@@ -171,6 +282,7 @@ def _advance(
     created: datetime,
     now: datetime,
     observe: Observe,
+    read_result: ReadResult,
 ) -> Outcome:
     out = Outcome()
     run: dict[str, Any] | None = dict(status["currentRun"]) if status.get("currentRun") else None
@@ -183,55 +295,40 @@ def _advance(
         conditions = out.status["conditions"]
     assert run is not None
     stage = Stage(run["stage"])
-    current = task(p, stage, run["id"])
-    result = observe(current)
-    if result is None:
+    upstream = upstream_results(status, run["id"])
+    current = task(p, stage, run["id"], upstream)
+    state = observe(current)
+    if state is None:
         out.start.append(current)
         out.status.setdefault("lastRuns", {})[stage.value] = _stage_record(current, "Running", now)
         return out
-    if result.state == "Running":
+    if state.state == "Running":
         return out
-    if result.state == "Succeeded":
-        out.status.setdefault("lastRuns", {})[stage.value] = _stage_record(current, "Succeeded", now, result.reason)
-        remaining = run["stages"][run["stages"].index(stage.value) + 1 :]
-        if remaining:
-            nxt = Stage(remaining[0])
-            out.status["currentRun"] = {**run, "stage": nxt.value}
-            out.status["phase"] = nxt.phase
-            nxt_task = task(p, nxt, run["id"])
-            out.start.append(nxt_task)
-            out.status["lastRuns"][nxt.value] = _stage_record(nxt_task, "Running", now)
-            out.events.append(f"run {run['id']}: {stage.value} succeeded, {nxt.value} started")
-            return out
-        message = f"run {run['id']} succeeded: {', '.join(run['stages'])}"
-        for cond_type, value in (("Ready", "True"), ("Running", "False"), ("Failed", "False")):
-            conditions = set_condition(
-                conditions,
-                cond_type,
-                status=value,
-                reason="RunSucceeded",
-                message=message,
-                now=now,
-                generation=p.generation,
-            )
-        out.status |= {"phase": "Ready", "currentRun": None, "lastRunTime": iso(now), "conditions": conditions}
-        out.events.append(message)
-        return out
-    child = f"{child_kind(stage)} {current.name}"
-    message = f"{stage.value} {child} failed: {result.reason}: {result.message}".rstrip(": ")
-    out.status.setdefault("lastRuns", {})[stage.value] = _stage_record(
-        current, "Failed", now, result.reason, result.message
-    )
-    for cond_type, value in (("Failed", "True"), ("Ready", "False"), ("Running", "False")):
-        conditions = set_condition(
-            conditions,
-            cond_type,
-            status=value,
-            reason=result.reason,
-            message=message,
-            now=now,
-            generation=p.generation,
+    if state.state == "Failed":
+        child = f"{child_kind(stage)} {current.name}"
+        message = f"{stage.value} {child} failed: {state.reason}: {state.message}".rstrip(": ")
+        out.status.setdefault("lastRuns", {})[stage.value] = _stage_record(
+            current, "Failed", now, reason=state.reason, message=state.message
         )
-    out.status |= {"phase": "Failed", "currentRun": None, "lastRunTime": iso(now), "conditions": conditions}
-    out.events.append(message)
+        return _end_run(p, out, conditions, ok=False, reason=state.reason, message=message, now=now)
+    result = read_result(current)
+    if result is None:
+        out.events.append(f"run {run['id']}: {stage.value} succeeded without a result document")
+    out.status.setdefault("lastRuns", {})[stage.value] = _stage_record(
+        current, "Succeeded", now, reason=state.reason, result=result
+    )
+    if isinstance(result, TrainResult) and (new := champion(result, now)):
+        out.status["champion"] = new
+        out.events.append(f"run {run['id']}: {result.model_name} version {result.model_version} is the champion")
+    remaining = run["stages"][run["stages"].index(stage.value) + 1 :]
+    if not remaining:
+        message = f"run {run['id']} succeeded: {', '.join(run['stages'])}"
+        return _end_run(p, out, conditions, ok=True, reason="RunSucceeded", message=message, now=now)
+    nxt = Stage(remaining[0])
+    out.status["currentRun"] = {**run, "stage": nxt.value}
+    out.status["phase"] = nxt.phase
+    nxt_task = task(p, nxt, run["id"], {**upstream, **({stage: result} if result else {})})
+    out.start.append(nxt_task)
+    out.status["lastRuns"][nxt.value] = _stage_record(nxt_task, "Running", now)
+    out.events.append(f"run {run['id']}: {stage.value} succeeded, {nxt.value} started")
     return out

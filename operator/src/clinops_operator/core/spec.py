@@ -115,6 +115,7 @@ class Training(_Model):
 
 
 class Images(_Model):
+    ingest: str = "ghcr.io/clinops/ingest:0.1.0"
     processor: str = "ghcr.io/clinops/processor:0.1.0"
     featurizer: str = "ghcr.io/clinops/featurizer:0.1.0"
     trainer: str = "ghcr.io/clinops/trainer:0.1.0"

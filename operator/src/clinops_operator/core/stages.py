@@ -1,45 +1,115 @@
-"""The stages of a run, as executor-neutral tasks: what to run, with which settings, under which name.
+"""The stages of a run, as executor-neutral tasks: what to run, with which arguments, under which name.
 
-A ``StageTask`` says nothing about Kubernetes: the Kubernetes executor renders it into a
-SparkApplication or a Job (``render``); a local executor can run the same command as a process with
-the same environment (secret references resolved from its own configuration).
+A stage's arguments are its contract model (``clinops_common.contracts``), built here from the
+pipeline's spec and the results of the run's earlier stages, and rendered to the command line its
+CLI parses back. A ``StageTask`` says nothing about Kubernetes: the Kubernetes executor renders it
+into a SparkApplication or a Job (``render``); a local executor can run the same command as a
+process with the same environment (secret references resolved from its own configuration).
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from clinops_common.contracts import (
+    FeaturizeArgs,
+    FeaturizeResult,
+    IngestArgs,
+    MaterializeArgs,
+    ProcessArgs,
+    Split,
+    StageArgs,
+    StageName,
+    StageResult,
+    StrokeArgs,
+    StrokeResult,
+    TrainArgs,
+    render,
+)
+from clinops_common.features.definitions import LABEL_HORIZON_HOURS, WINDOWS
+from clinops_common.lake import TOPICS
 from clinops_operator.core.spec import Pipeline
+from clinops_operator.errors import InvalidSpecError
 
 MANAGED_BY = "clinops-operator"
 LABEL_PIPELINE = "clinops.io/pipeline"
 LABEL_RUN = "clinops.io/run-id"
 LABEL_STAGE = "clinops.io/stage"
 MAX_NAME = 63
+BATCH_SERVICE = "stroke_risk_v1"
 
 
 class Stage(enum.StrEnum):
+    """A stage as the operator runs it; ``contract`` names its arguments and result models."""
+
+    INGEST = "ingest"
     PROCESSOR = "processor"
     FEATURIZER = "featurizer"
+    MATERIALIZER = "materializer"
+    STROKE = "stroke"
     TRAINER = "trainer"
 
     @property
+    def contract(self) -> StageName:
+        return _CONTRACT[self]
+
+    @property
     def short(self) -> str:
-        return {"processor": "proc", "featurizer": "feat", "trainer": "train"}[self.value]
+        """The stage's part of its child's name."""
+        return _SHORT[self]
 
     @property
     def engine(self) -> str:
         """``spark`` (a SparkApplication on a cluster) or ``job`` (a batch Job)."""
-        return "job" if self is Stage.TRAINER else "spark"
+        return "spark" if self in (Stage.PROCESSOR, Stage.FEATURIZER, Stage.STROKE) else "job"
+
+    @property
+    def package(self) -> str:
+        """The Python package whose ``__main__`` is the stage's entry point."""
+        return _PACKAGE[self]
 
     @property
     def phase(self) -> str:
         """The pipeline's phase while this stage runs."""
-        return {"processor": "Processing", "featurizer": "Featurizing", "trainer": "Training"}[self.value]
+        return _PHASE[self]
+
+
+_CONTRACT = {
+    Stage.INGEST: StageName.INGEST,
+    Stage.PROCESSOR: StageName.PROCESS,
+    Stage.FEATURIZER: StageName.FEATURIZE,
+    Stage.MATERIALIZER: StageName.MATERIALIZE,
+    Stage.STROKE: StageName.STROKE,
+    Stage.TRAINER: StageName.TRAIN,
+}
+_SHORT = {
+    Stage.INGEST: "ing",
+    Stage.PROCESSOR: "proc",
+    Stage.FEATURIZER: "feat",
+    Stage.MATERIALIZER: "mat",
+    Stage.STROKE: "stroke",
+    Stage.TRAINER: "train",
+}
+_PACKAGE = {
+    Stage.INGEST: "clinops_ingest",
+    Stage.PROCESSOR: "clinops_processor",
+    Stage.FEATURIZER: "clinops_featurizer",
+    Stage.MATERIALIZER: "clinops_featurizer",
+    Stage.STROKE: "clinops_featurizer",
+    Stage.TRAINER: "clinops_trainer",
+}
+_PHASE = {
+    Stage.INGEST: "Ingesting",
+    Stage.PROCESSOR: "Processing",
+    Stage.FEATURIZER: "Featurizing",
+    Stage.MATERIALIZER: "Materializing",
+    Stage.STROKE: "Featurizing",
+    Stage.TRAINER: "Training",
+}
 
 
 @dataclass(frozen=True)
@@ -61,10 +131,22 @@ class StageTask:
     namespace: str
     pipeline: str
     image: str
-    args: tuple[str, ...]
+    arguments: StageArgs
     env: tuple[tuple[str, str], ...]
     secret_env: tuple[SecretEnv, ...]
     labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """The command line the stage's CLI parses (``clinops_common.contracts.render``)."""
+        return tuple(render(self.arguments))
+
+
+def run_stages(p: Pipeline) -> tuple[Stage, ...]:
+    """Every stage of a full run: the streaming path, or the batch (stroke) path."""
+    if p.spec.features.service == BATCH_SERVICE:
+        return (Stage.STROKE, Stage.TRAINER)
+    return (Stage.PROCESSOR, Stage.FEATURIZER, Stage.MATERIALIZER, Stage.TRAINER)
 
 
 def manual_run_id(token: str) -> str:
@@ -81,8 +163,25 @@ def child_name(pipeline: str, stage: Stage, run_id: str) -> str:
     """Deterministic name of a stage's child: a restarted operator finds, never duplicates, it."""
     name = f"{pipeline}-{stage.short}-{run_id}"
     if len(name) > MAX_NAME:
-        raise ValueError(f"child name {name!r} is longer than {MAX_NAME} characters")
+        raise InvalidSpecError(f"child name {name!r} is longer than {MAX_NAME} characters: shorten the pipeline's name")
     return name
+
+
+def spec_problems(p: Pipeline) -> list[str]:
+    """What in the spec cannot run as written (the CRD's schema cannot say it)."""
+    f = p.spec.features
+    problems = []
+    if f.service != BATCH_SERVICE and set(f.windows) != set(WINDOWS):
+        problems.append(
+            f"features.windows {sorted(f.windows)} must be the feature service's windows {sorted(WINDOWS)}: "
+            "other windows need a new feature service version"
+        )
+    if f.label_horizon_hours != LABEL_HORIZON_HOURS:
+        problems.append(f"features.labelHorizonHours must be {LABEL_HORIZON_HOURS} (the label view's horizon)")
+    longest = max(run_stages(p), key=lambda s: len(s.short))
+    if len(f"{p.name}-{longest.short}-s0000000000") > MAX_NAME:
+        problems.append(f"metadata.name {p.name!r} is too long for its children's names ({MAX_NAME} characters)")
+    return problems
 
 
 def labels(pipeline: Pipeline, stage: Stage, run_id: str) -> dict[str, str]:
@@ -120,58 +219,69 @@ def _connection_env(p: Pipeline) -> tuple[tuple[tuple[str, str], ...], tuple[Sec
     return env, secrets
 
 
-def _args(p: Pipeline, stage: Stage, run_id: str) -> tuple[str, ...]:
+def stage_args(p: Pipeline, stage: Stage, run_id: str, upstream: Mapping[Stage, StageResult]) -> StageArgs:
+    """The stage's contract arguments, from the spec and the results of the run's earlier stages."""
     s = p.spec
-    common = ("--pipeline", p.name, "--run-id", run_id)
+    common = {"pipeline": p.name, "run_id": run_id}
+    if stage is Stage.INGEST:
+        topics = tuple(t for t in s.sources.kafka.topics if t in TOPICS)
+        group = s.sources.kafka.consumer_group or f"clinops-{p.name}"
+        return IngestArgs(**common, topics=topics, group_id=group)
     if stage is Stage.PROCESSOR:
-        return ("process", *common)
+        return ProcessArgs(**common)
     if stage is Stage.FEATURIZER:
-        return (
-            "featurize",
-            *common,
-            "--feature-service",
-            s.features.service,
-            "--windows",
-            ",".join(s.features.windows),
-            "--label-horizon-hours",
-            str(s.features.label_horizon_hours),
+        f = s.features
+        return FeaturizeArgs(
+            **common,
+            feature_service=f.service,
+            windows=tuple(w for w in WINDOWS if w in f.windows),
+            label_horizon_hours=f.label_horizon_hours,
         )
+    if stage is Stage.MATERIALIZER:
+        feat = upstream.get(Stage.FEATURIZER)
+        snapshot = feat.snapshot_id if isinstance(feat, FeaturizeResult) else None
+        return MaterializeArgs(**common, snapshot_id=snapshot, key_ttl_hours=s.stores.redis.ttl_hours)
+    if stage is Stage.STROKE:
+        return StrokeArgs(**common)
     t = s.training
-    return (
-        "train",
-        *common,
-        "--model-family",
-        t.model_family,
-        "--registered-model-name",
-        t.registered_model_name or p.name,
-        "--feature-service",
-        s.features.service,
-        "--lookback-days",
-        str(t.lookback_days),
-        "--split",
-        f"{t.split.train},{t.split.validation},{t.split.test}",
-        "--min-auroc",
-        str(t.promotion_gate.min_auroc),
-        "--must-beat-champion" if t.promotion_gate.must_beat_champion else "--no-must-beat-champion",
-        "--hyperparameters",
-        json.dumps(t.hyperparameters, sort_keys=True, separators=(",", ":")),
+    made = upstream.get(Stage.STROKE) or upstream.get(Stage.FEATURIZER)
+    return TrainArgs(
+        **common,
+        model_family=t.model_family,
+        registered_model_name=t.registered_model_name or p.name,
+        feature_service=s.features.service,
+        snapshot_id=made.snapshot_id if isinstance(made, FeaturizeResult | StrokeResult) else None,
+        lookback_days=t.lookback_days,
+        split=Split(train=t.split.train, validation=t.split.validation, test=t.split.test),
+        min_auroc=t.promotion_gate.min_auroc,
+        must_beat_champion=t.promotion_gate.must_beat_champion,
+        hyperparameters=t.hyperparameters,
     )
 
 
-def task(p: Pipeline, stage: Stage, run_id: str) -> StageTask:
+def image(p: Pipeline, stage: Stage) -> str:
+    images = p.spec.images
+    if stage is Stage.INGEST:
+        return images.ingest
+    if stage is Stage.PROCESSOR:
+        return images.processor
+    if stage is Stage.TRAINER:
+        return images.trainer
+    return images.featurizer  # featurize, materialize and stroke are commands of the featurizer
+
+
+def task(p: Pipeline, stage: Stage, run_id: str, upstream: Mapping[Stage, StageResult] | None = None) -> StageTask:
     """The task for one stage of one run (pure: the same inputs always give the same task)."""
     env, secrets = _connection_env(p)
-    images = p.spec.images
-    image = {Stage.PROCESSOR: images.processor, Stage.FEATURIZER: images.featurizer, Stage.TRAINER: images.trainer}
     return StageTask(
         stage=stage,
         run_id=run_id,
         name=child_name(p.name, stage, run_id),
         namespace=p.namespace,
         pipeline=p.name,
-        image=image[stage],
-        args=_args(p, stage, run_id),
-        env=(*env, ("CLINOPS_PIPELINE", p.name), ("CLINOPS_RUN_ID", run_id)),
+        image=image(p, stage),
+        arguments=stage_args(p, stage, run_id, upstream or {}),
+        env=env,
         secret_env=secrets,
         labels=labels(p, stage, run_id),
     )

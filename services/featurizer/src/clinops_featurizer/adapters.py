@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -36,9 +38,23 @@ def read_batch(spark: SparkSession, bucket: str, table: BatchTable) -> DataFrame
     return reader.json(path) if table == "demographics" else reader.parquet(path)
 
 
-def write_views(store: OfflineStore, views: dict[str, DataFrame]) -> Snapshot:
+def read_batch_if_present(spark: SparkSession, bucket: str, table: BatchTable) -> DataFrame | None:
+    """A batch table, or None when the lake has none (a streaming-only deployment)."""
+    try:
+        df = read_batch(spark, bucket, table)
+        df.schema  # noqa: B018 - resolves the path now
+    except AnalysisException as err:
+        if "PATH_NOT_FOUND" not in str(err):
+            raise
+        return None
+    return df
+
+
+def write_views(
+    store: OfflineStore, views: dict[str, DataFrame], *, before_commit: Callable[[], None] = lambda: None
+) -> Snapshot:
     """Append each view's rows as new files under ``<view>/date=...`` and commit one snapshot in
-    which they replace the earlier files of the same dates."""
+    which they replace the earlier files of the same dates (``before_commit`` may still refuse)."""
     added: dict[str, list[DataFile]] = {}
     for name, df in views.items():
         before = set(store.list_files(name))
@@ -50,4 +66,5 @@ def write_views(store: OfflineStore, views: dict[str, DataFrame]) -> Snapshot:
             .parquet(store.view_uri(name))
         )
         added[name] = [f for p, f in store.list_files(name).items() if p not in before]
+    before_commit()
     return store.commit(added)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from clinops_common.settings import Connections
+
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
@@ -187,3 +189,46 @@ def batch_tables() -> dict[str, list[dict[str, Any]]]:
             ]
         ],
     }
+
+
+def write_to_lake(spark: Any, conns: Connections, *, if_missing: bool) -> list[str]:
+    """Write the sample silver and batch tables (each only where none is there, with ``if_missing``);
+    returns what was written, e.g. ``silver/measurements: 12 rows``."""
+    from pyspark.sql import functions as F
+
+    from clinops_common.lake import BATCH_SCHEMAS, SILVER_SCHEMAS, batch_path, silver_path
+    from clinops_common.storage import s3_client
+
+    s3 = s3_client(conns)
+
+    def exists(prefix: str) -> bool:
+        return bool(s3.list_objects_v2(Bucket=conns.lake_bucket, Prefix=prefix, MaxKeys=1).get("KeyCount"))
+
+    todo = [
+        (layer, table, rows)
+        for layer, group in (("silver", tables()), ("batch", batch_tables()))
+        for table, rows in group.items()
+        if not (if_missing and exists(f"{layer}/{table}/"))
+    ]
+    written = []
+    for layer, table, rows in todo:
+        ddl = (SILVER_SCHEMAS if layer == "silver" else BATCH_SCHEMAS)[table].replace(" NOT NULL", "")  # type: ignore[index]
+        df = spark.createDataFrame(rows, ddl)
+        if layer == "silver":
+            path = silver_path(conns.lake_bucket, table)  # type: ignore[arg-type]
+            df.withColumn("date", F.to_date("event_time")).write.mode("overwrite").partitionBy("date").parquet(path)
+        elif table == "demographics":
+            df.write.mode("overwrite").json(batch_path(conns.lake_bucket, table))  # type: ignore[arg-type]
+        else:
+            df.write.mode("overwrite").parquet(batch_path(conns.lake_bucket, table))  # type: ignore[arg-type]
+        written.append(f"{layer}/{table}: {len(rows)} rows")
+    return written
+
+
+def needed(conns: Connections) -> bool:
+    """True when some sample table is not in the lake yet."""
+    from clinops_common.storage import s3_client
+
+    s3 = s3_client(conns)
+    prefixes = [f"silver/{t}/" for t in tables()] + [f"batch/{t}/" for t in batch_tables()]
+    return any(not s3.list_objects_v2(Bucket=conns.lake_bucket, Prefix=p, MaxKeys=1).get("KeyCount") for p in prefixes)

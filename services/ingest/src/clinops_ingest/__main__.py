@@ -1,4 +1,9 @@
-"""``python -m clinops_ingest``: the ingest service's command line."""
+"""``python -m clinops_ingest``: the ingest service's command line.
+
+``run`` is the long-running consumer (a Deployment); ``ingest`` is the same consumer as a stage of a
+run: it parses exactly ``clinops_common.contracts.IngestArgs``, drains the topics until they are idle
+and writes an ``IngestResult`` to the lake.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,10 @@ import typer
 from prometheus_client import start_http_server
 
 from clinops_common.cli import service_app
+from clinops_common.contracts import IngestArgs, IngestResult, stage_command, write_result
 from clinops_common.logs import configure
 from clinops_common.settings import Connections
+from clinops_common.storage import s3_client
 from clinops_ingest.config import IngestSettings
 from clinops_ingest.metrics import IngestMetrics
 from clinops_ingest.service import Ingestor, S3WriteError
@@ -46,18 +53,37 @@ def run(
         }.items()
         if v is not None
     }
-    settings = IngestSettings(**overrides)
-    log = configure("ingest")
+    consumed = _consume(IngestSettings(**overrides), Connections(), configure("ingest"))
+    typer.echo(f"consumed {consumed} messages")
+
+
+def _consume(settings: IngestSettings, conns: Connections, log: Any) -> int:
     metrics = IngestMetrics()
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="0.0.0.0", registry=metrics.registry)  # noqa: S104
-    ingestor = Ingestor(settings, Connections(), log, metrics)
     try:
-        consumed = asyncio.run(ingestor.run())
+        return asyncio.run(Ingestor(settings, conns, log, metrics).run())
     except S3WriteError as err:
         log.error("s3_unavailable", error=str(err))
         raise typer.Exit(2) from err
-    typer.echo(f"consumed {consumed} messages")
+
+
+def ingest(args: IngestArgs) -> None:
+    conns = Connections()
+    settings = IngestSettings(
+        topics=args.topics,
+        topic_prefix=args.topic_prefix,
+        group_id=args.group_id,
+        idle_exit_s=args.idle_exit_s,
+        max_messages=args.max_messages,
+    )
+    consumed = _consume(settings, conns, configure("ingest", pipeline=args.pipeline, run=args.run_id))
+    result = IngestResult(pipeline=args.pipeline, run_id=args.run_id, messages=consumed)
+    write_result(s3_client(conns), conns.lake_bucket, result)
+    typer.echo(result.model_dump_json())
+
+
+stage_command(app, IngestArgs, ingest)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
 from clinops_ingest.config import IngestSettings
@@ -42,7 +44,7 @@ class LakeWriter:
                     Bucket=self.bucket, Key=obj.key, Body=obj.body, ContentType="application/x-ndjson"
                 )
                 return
-            except Exception as err:
+            except (BotoCoreError, ClientError) as err:
                 if time.monotonic() + delay > deadline:
                     raise S3WriteError(f"could not write {obj.key}") from err
                 time.sleep(delay)

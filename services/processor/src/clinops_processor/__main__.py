@@ -1,21 +1,20 @@
 """``python -m clinops_processor``: the processor service's command line.
 
-The same entry point runs locally (``--master local[2]``) and in a spark-operator SparkApplication
-(``mainApplicationFile`` = this module's file, ``arguments: [process]``, ``--master ""`` so that
-spark-submit decides).
+The same entry point runs locally and in a spark-operator SparkApplication (``mainApplicationFile``
+= this module's file in the image). ``process`` parses exactly ``clinops_common.contracts.ProcessArgs``
+and writes a ``ProcessResult`` to the lake; where Spark runs is ``CLINOPS_SPARK_MASTER`` (unset on a
+cluster: spark-submit decides).
 """
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime
-from typing import Annotated
-
 import typer
 
 from clinops_common.cli import service_app
+from clinops_common.contracts import ProcessArgs, ProcessResult, stage_command, write_result
 from clinops_common.logs import configure
 from clinops_common.settings import Connections
+from clinops_common.storage import s3_client
 
 app = service_app(
     "clinops-processor",
@@ -23,28 +22,16 @@ app = service_app(
     needs=["s3"],
 )
 
-Master = Annotated[str, typer.Option(help='Spark master; "" lets spark-submit decide (on a cluster).')]
 
-
-@app.command()
-def process(
-    dates: Annotated[
-        list[datetime] | None,
-        typer.Option("--date", formats=["%Y-%m-%d"], help="Recompute this event date (repeatable)."),
-    ] = None,
-    full: Annotated[bool, typer.Option(help="Ignore the state: recompute every date from all of bronze.")] = False,
-    master: Master = "local[2]",
-) -> None:
-    """Process bronze objects not yet processed (and any --date again) into silver and quarantine."""
+def process(args: ProcessArgs) -> None:
     from clinops_common.spark import spark_session
     from clinops_processor import job
 
-    log = configure("processor")
+    log = configure("processor", pipeline=args.pipeline, run=args.run_id)
     conns = Connections()
-    spark = spark_session("clinops-processor", conns, master=master or None, extra_conf=job.SPARK_CONF)
-    only: set[date] | None = {d.date() for d in dates} if dates else None
+    spark = spark_session("clinops-processor", conns, extra_conf=job.SPARK_CONF)
     try:
-        result = job.run(spark, conns, only_dates=only, full=full)
+        result = job.run(spark, conns, only_dates=set(args.dates) or None, full=args.full)
     finally:
         spark.stop()
     log.info(
@@ -54,9 +41,18 @@ def process(
         dates=result.dates,
         seconds=round(result.seconds, 1),
     )
-    typer.echo(
-        json.dumps({"new_objects": result.new_objects, "objects_read": result.objects_read, "dates": result.dates})
+    out = ProcessResult(
+        pipeline=args.pipeline,
+        run_id=args.run_id,
+        new_objects=result.new_objects,
+        objects_read=result.objects_read,
+        dates=tuple(result.dates),
     )
+    write_result(s3_client(conns), conns.lake_bucket, out)
+    typer.echo(out.model_dump_json())
+
+
+stage_command(app, ProcessArgs, process)
 
 
 @app.command()

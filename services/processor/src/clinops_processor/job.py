@@ -155,7 +155,12 @@ def _key_of(file_uri: str, bucket: str) -> str:
 
 
 def count_rows(spark: SparkSession, bucket: str, table: SilverTable) -> int:
+    """Rows of a silver table; 0 when none is written yet."""
+    from pyspark.errors import AnalysisException
+
     try:
         return int(spark.read.parquet(silver_path(bucket, table)).count())
-    except Exception:  # no such table yet
+    except AnalysisException as err:
+        if "PATH_NOT_FOUND" not in str(err):
+            raise
         return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clinops_common.lake import key
 from clinops_common.settings import Connections
-from clinops_common.storage import s3_client
+from clinops_common.storage import s3_client, s3_filesystem
 
 SILVER = ("measurements", "medications", "admissions", "outcomes", "quarantine")
 
@@ -24,14 +24,7 @@ def silver_rows(conns: Connections, table: str) -> int:
     import pyarrow.dataset as ds
     from pyarrow import fs
 
-    endpoint = conns.s3_endpoint_url
-    s3 = fs.S3FileSystem(
-        access_key=conns.s3_access_key.get_secret_value(),
-        secret_key=conns.s3_secret_key.get_secret_value(),
-        endpoint_override=endpoint.split("://", 1)[1],
-        scheme=endpoint.split("://", 1)[0],
-        region=conns.s3_region,
-    )
+    s3 = s3_filesystem(conns)
     path = f"{conns.lake_bucket}/{key('silver', table)}"
     if s3.get_file_info(path).type == fs.FileType.NotFound:
         return 0

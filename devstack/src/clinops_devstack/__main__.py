@@ -1,4 +1,4 @@
-"""``python -m clinops_common.devstack``: build the pinned infrastructure and run the local stack."""
+"""``python -m clinops_devstack``: build the pinned infrastructure and run the local stack."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from clinops_common.devstack import cluster, supervisor, toolchain
-from clinops_common.devstack import components as comps
-from clinops_common.settings import StackSettings
+from clinops_devstack import cluster, supervisor, toolchain
+from clinops_devstack import components as comps
+from clinops_devstack.settings import StackSettings
 
 app = typer.Typer(
     help="The local clinops stack: Kafka, MinIO, Redis, PostgreSQL, MLflow and Prometheus on loopback.",
@@ -111,7 +111,7 @@ def smoke() -> None:
     import tempfile
     from pathlib import Path
 
-    from clinops_common.devstack import smoke as checks
+    from clinops_devstack import smoke as checks
 
     s = StackSettings()
     conns = s.connections()
@@ -179,7 +179,7 @@ def cluster_status() -> None:
 @app.command()
 def env() -> None:
     """Print `export CLINOPS_*=...` lines that point clients at the local stack (contains dev secrets)."""
-    for key, value in StackSettings().connections().as_env().items():
+    for key, value in StackSettings().env().items():
         sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
 
 

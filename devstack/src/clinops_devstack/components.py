@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clinops_common.devstack import probes, toolchain
-from clinops_common.settings import StackSettings
+from clinops_common import probes
+from clinops_devstack import provision as setup
+from clinops_devstack import toolchain
+from clinops_devstack.settings import StackSettings
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ def kafka(s: StackSettings) -> Component:
             cluster_id = "-"
             while cluster_id.startswith("-"):  # the storage tool would read a leading "-" as an option
                 cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            probes.run_checked(
+            setup.run_checked(
                 [
                     *_java(home, log4j),
                     "kafka.tools.StorageTool",
@@ -149,7 +151,7 @@ def minio(s: StackSettings) -> Component:
     conns = s.connections()
 
     def provision() -> None:
-        probes.ensure_buckets(conns, [s.lake_bucket, s.mlflow_bucket])
+        setup.ensure_buckets(conns, [s.lake_bucket, s.mlflow_bucket])
 
     return Component(
         name="minio",
@@ -222,7 +224,7 @@ def postgres(s: StackSettings) -> Component:
         pwfile.chmod(0o600)
         _chown_to(user, pwfile)
         try:
-            probes.run_checked(
+            setup.run_checked(
                 [
                     _postgres_bin("initdb"),
                     "-D",
@@ -241,7 +243,7 @@ def postgres(s: StackSettings) -> Component:
             pwfile.unlink(missing_ok=True)
 
     def provision() -> None:
-        probes.ensure_databases(s.postgres_url("postgres"), [s.database, s.mlflow_database])
+        setup.ensure_databases(s.postgres_url("postgres"), [s.database, s.mlflow_database])
 
     return Component(
         name="postgres",

@@ -15,13 +15,13 @@ import subprocess
 import sys
 import time
 
-from clinops_common.devstack import components as comps
-from clinops_common.devstack import toolchain
-from clinops_common.devstack.scratch import scratch_stack
 from clinops_common.logs import configure
-from clinops_common.settings import StackSettings
 from clinops_common.synthetic import FaultRates, GeneratorConfig, generate
 from clinops_common.synthetic.sinks import produce
+from clinops_devstack import components as comps
+from clinops_devstack import toolchain
+from clinops_devstack.scratch import scratch_stack
+from clinops_devstack.settings import StackSettings
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 PREFIX = "bench-"
@@ -81,7 +81,10 @@ def main() -> None:
         from clinops_processor import job
 
         spark = spark_session(
-            "clinops-bench", conns, master="local[2]", extra_conf={**job.SPARK_CONF, "spark.driver.memory": "3g"}
+            "clinops-bench",
+            conns,
+            settings=StackSettings().spark("local[2]"),
+            extra_conf={**job.SPARK_CONF, "spark.driver.memory": "3g"},
         )
         spark.sparkContext.setLogLevel("ERROR")
         result = job.run(spark, conns)

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, start_http_server
 from clinops_common import db
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
+from clinops_devstack.settings import StackSettings
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def spark_s3a_roundtrip(conns: Connections, rows: int = 1000) -> Result:
 
     from clinops_common.spark import spark_session
 
-    spark = spark_session("clinops-smoke", conns, master="local[1]")
+    spark = spark_session("clinops-smoke", conns, settings=StackSettings().spark("local[1]"))
     path = f"s3a://{conns.lake_bucket}/smoke/spark-{uuid.uuid4().hex[:8]}"
     df = spark.range(rows).withColumn("part", F.col("id") % 4).withColumn("value", F.col("id") * 2)
     df.write.mode("overwrite").partitionBy("part").parquet(path)

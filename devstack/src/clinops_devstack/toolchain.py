@@ -294,7 +294,7 @@ def _build_kubeconform(home: Path) -> None:
 
 
 def _build_kubernetes_schemas(home: Path) -> None:
-    from clinops_common.devstack import schemas
+    from clinops_devstack import schemas
 
     schemas.build_kubernetes_schemas(home)
 

@@ -1,29 +1,16 @@
-"""Readiness probes and idempotent provisioning for the local stack's components."""
+"""Readiness probes: does a server answer? Used by every service's ``check`` and by the local stack.
+
+Each returns True or False and never raises for an unreachable server.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
-from collections.abc import Iterable
 
 import httpx
 import redis as redis_lib
 import sqlalchemy as sa
-from botocore.exceptions import ClientError
-
-from clinops_common.settings import Connections
-from clinops_common.storage import s3_client
-
-
-class CommandError(RuntimeError):
-    """A set-up command failed; the message carries its output."""
-
-
-def run_checked(argv: list[str], user: str | None = None) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, user=user, group=user)
-    if proc.returncode != 0:
-        raise CommandError(f"{argv[0]} failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
 
 
 def http_ok(url: str) -> bool:
@@ -75,26 +62,3 @@ def kafka_ready(bootstrap: str) -> bool:
             await admin.close()
 
     return asyncio.run(probe())
-
-
-def ensure_buckets(conns: Connections, buckets: Iterable[str]) -> None:
-    s3 = s3_client(conns)
-    for bucket in buckets:
-        try:
-            s3.head_bucket(Bucket=bucket)
-        except ClientError:
-            s3.create_bucket(Bucket=bucket)
-
-
-def ensure_databases(admin_url: str, databases: Iterable[str]) -> None:
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-    try:
-        with engine.connect() as conn:
-            existing = set(conn.execute(sa.text("SELECT datname FROM pg_database")).scalars())
-            for db in databases:
-                if db not in existing:
-                    if not db.isidentifier():
-                        raise ValueError(f"refusing to create database with name {db!r}")
-                    conn.execute(sa.text(f'CREATE DATABASE "{db}"'))
-    finally:
-        engine.dispose()

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from clinops_common.devstack import toolchain
-from clinops_common.settings import StackSettings
+from clinops_devstack import toolchain
+from clinops_devstack.settings import StackSettings
 
-SCRIPT = Path(__file__).with_name("feast_reference.py")
+SCRIPT = Path(__file__).with_name("feast_reference_script.py")
 
 
 @dataclass(frozen=True)

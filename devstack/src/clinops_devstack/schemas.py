@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from clinops_common.devstack import toolchain
+from clinops_devstack import toolchain
 
 SCHEMA_KUBERNETES_VERSION = "1.34.0"
 

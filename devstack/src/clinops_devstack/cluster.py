@@ -21,9 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from clinops_common.devstack import pki, toolchain
-from clinops_common.devstack.components import Component, data_dir
-from clinops_common.settings import REPO_ROOT, StackSettings
+from clinops_devstack import pki, toolchain
+from clinops_devstack.components import Component, data_dir
+from clinops_devstack.settings import REPO_ROOT, StackSettings
 
 STAGES = Path(__file__).parent / "kwok" / "stages.yaml"
 NODE_LABEL = "type=kwok"

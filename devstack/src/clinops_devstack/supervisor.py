@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from clinops_common.devstack.components import Component
-from clinops_common.settings import StackSettings
+from clinops_devstack.components import Component
+from clinops_devstack.settings import StackSettings
 
 STOP_SIGNALS = {"postgres": signal.SIGINT}  # SIGINT is PostgreSQL's "fast" shutdown
 Say = Callable[[str], None]

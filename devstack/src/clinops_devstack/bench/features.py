@@ -26,14 +26,14 @@ import pyarrow.fs as pafs
 import redis
 import typer
 
-from clinops_common.devstack.scratch import scratch_stack
 from clinops_common.features.definitions import FEATURE_SERVICES, STREAMING_VIEWS, FeatureView
 from clinops_common.features.materialize import materialize
 from clinops_common.features.offline import DataFile, OfflineStore
 from clinops_common.features.online import OnlineStore
 from clinops_common.features.pit import point_in_time_join
-from clinops_featurizer.reference import ReferenceView, feast_historical_features
-from clinops_featurizer.synthetic import T0, entity_rows, patient_ids, view_rows
+from clinops_devstack.bench.pit_data import T0, entity_rows, patient_ids, view_rows
+from clinops_devstack.feast_join import ReferenceView, feast_historical_features
+from clinops_devstack.scratch import scratch_stack
 
 app = typer.Typer(add_completion=False, help=__doc__)
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import port_for
 
-from clinops_common.devstack import components as comps
-from clinops_common.devstack import supervisor
-from clinops_common.settings import Ports, StackSettings
+from clinops_devstack import components as comps
+from clinops_devstack import supervisor
+from clinops_devstack.settings import Ports, StackSettings
 
 
 def free_ports() -> Ports:

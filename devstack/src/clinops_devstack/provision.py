@@ -1,0 +1,45 @@
+"""Idempotent provisioning of the local stack's components (buckets, databases) and checked commands."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from botocore.exceptions import ClientError
+
+from clinops_common.settings import Connections
+from clinops_common.storage import s3_client
+
+
+class CommandError(RuntimeError):
+    """A set-up command failed; the message carries its output."""
+
+
+def run_checked(argv: list[str], user: str | None = None) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, user=user, group=user)
+    if proc.returncode != 0:
+        raise CommandError(f"{argv[0]} failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
+
+
+def ensure_buckets(conns: Connections, buckets: Iterable[str]) -> None:
+    s3 = s3_client(conns)
+    for bucket in buckets:
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except ClientError:
+            s3.create_bucket(Bucket=bucket)
+
+
+def ensure_databases(admin_url: str, databases: Iterable[str]) -> None:
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            existing = set(conn.execute(sa.text("SELECT datname FROM pg_database")).scalars())
+            for db in databases:
+                if db not in existing:
+                    if not db.isidentifier():
+                        raise ValueError(f"refusing to create database with name {db!r}")
+                    conn.execute(sa.text(f'CREATE DATABASE "{db}"'))
+    finally:
+        engine.dispose()

@@ -1,0 +1,100 @@
+"""The local stack's settings: loopback ports, dev credentials, where data and the tool cache live.
+
+``StackSettings`` describes the stack ``make up`` and the test harness start; ``connections()``
+derives the runtime ``Connections`` that point at it (``make env`` prints them as variables).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clinops_common.settings import Connections
+from clinops_common.spark import SparkSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class Ports(BaseModel):
+    """Loopback ports of the local stack."""
+
+    kafka: int = 19092
+    kafka_controller: int = 19093
+    minio: int = 19000
+    minio_console: int = 19001
+    redis: int = 16379
+    postgres: int = 15432
+    mlflow: int = 15000
+    prometheus: int = 19090
+    # The local Kubernetes control plane (`make cluster-up`).
+    etcd: int = 12379
+    etcd_peer: int = 12380
+    kube_apiserver: int = 16443
+    kube_controller_manager: int = 20257
+    kube_scheduler: int = 20259
+    kwok: int = 20247
+
+
+class StackSettings(BaseSettings):
+    """The local stack started by ``make up`` and by the test harness.
+
+    Every field can be overridden from the environment, for example ``CLINOPS_STACK_PORTS__KAFKA=29092``
+    or ``CLINOPS_STACK_HOME=/tmp/stack``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CLINOPS_STACK_", env_nested_delimiter="__", extra="ignore")
+
+    home: Path = Field(REPO_ROOT / ".local", description="Data, logs and pid files of the local stack.")
+    cache: Path = Field(Path.home() / ".cache" / "clinops", description="Pinned binaries built by make setup.")
+    host: str = "127.0.0.1"
+    ports: Ports = Field(default_factory=Ports)
+    user: str = Field("clinops", description="User name for PostgreSQL and the S3 access key.")
+    password: SecretStr = Field(SecretStr("clinops-dev-secret"), description="Dev password for every component.")
+    lake_bucket: str = "lake"
+    mlflow_bucket: str = "mlflow"
+    database: str = "clinops"
+    mlflow_database: str = "mlflow"
+    scrape_interval: str = Field("15s", description="Prometheus scrape interval.")
+    start_timeout_s: float = Field(120.0, description="How long a component may take to become ready.")
+
+    def url(self, port: int, scheme: str = "http") -> str:
+        return f"{scheme}://{self.host}:{port}"
+
+    def postgres_url(self, database: str) -> str:
+        pw = self.password.get_secret_value()
+        return f"postgresql+psycopg://{self.user}:{pw}@{self.host}:{self.ports.postgres}/{database}"
+
+    def connections(self) -> Connections:
+        """``Connections`` pointing at this stack."""
+        pw = self.password.get_secret_value()
+        return Connections(
+            kafka_bootstrap_servers=f"{self.host}:{self.ports.kafka}",
+            s3_endpoint_url=self.url(self.ports.minio),
+            s3_access_key=SecretStr(self.user),
+            s3_secret_key=self.password,
+            lake_bucket=self.lake_bucket,
+            mlflow_bucket=self.mlflow_bucket,
+            redis_url=SecretStr(f"redis://:{pw}@{self.host}:{self.ports.redis}/0"),
+            database_url=SecretStr(self.postgres_url(self.database)),
+            mlflow_tracking_uri=self.url(self.ports.mlflow),
+        )
+
+    def spark_jars_dir(self) -> Path:
+        """Where ``make setup`` put the Spark s3a jars (``CLINOPS_SPARK_JARS_DIR`` for local runs)."""
+        from clinops_devstack import toolchain
+
+        return toolchain.SPARK_S3A.home(self.cache)
+
+    def spark(self, master: str = "local[2]") -> SparkSettings:
+        """Spark settings for a local session on this machine."""
+        return SparkSettings(master=master, jars_dir=self.spark_jars_dir())
+
+    def env(self, master: str = "local[2]") -> dict[str, str]:
+        """Every variable a service needs to run against this stack (what ``make env`` prints)."""
+        return {
+            **self.connections().as_env(),
+            "CLINOPS_SPARK_MASTER": master,
+            "CLINOPS_SPARK_JARS_DIR": str(self.spark_jars_dir()),
+        }

@@ -1,0 +1,153 @@
+"""The featurizer's stages, one function each: arguments (the contract) in, a result out.
+
+``featurize``: silver -> the streaming feature views and the label -> an offline-store snapshot;
+``stroke``: the five batch tables -> verified stroke features -> Parquet, a CSV sample, a snapshot;
+``materialize``: an offline snapshot -> Redis, every key expiring after the pipeline's key TTL.
+The caller (``__main__``) builds the SparkSession; these functions do not print.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from clinops_common.contracts import (
+    FeaturizeArgs,
+    FeaturizeResult,
+    MaterializeArgs,
+    MaterializeResult,
+    StrokeArgs,
+    StrokeResult,
+)
+from clinops_common.features.definitions import LABEL_HORIZON_HOURS, STREAMING_VIEWS, WINDOWS
+from clinops_common.features.offline import OfflineStore
+from clinops_common.settings import Connections
+from clinops_featurizer.session import Stop
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+class ArgumentsError(ValueError):
+    """The stage was asked for something its feature definitions do not compute (permanent)."""
+
+
+def check_definitions(args: FeaturizeArgs) -> None:
+    """The windows and label horizon are the feature definitions'; another set needs a new service version."""
+    if set(args.windows) != set(WINDOWS):
+        raise ArgumentsError(f"--windows {list(args.windows)}: the feature definitions compute {list(WINDOWS)}")
+    if args.label_horizon_hours != LABEL_HORIZON_HOURS:
+        raise ArgumentsError(
+            f"--label-horizon-hours {args.label_horizon_hours}: the label view's is {LABEL_HORIZON_HOURS}"
+        )
+
+
+def whole_days(start: datetime | None, end: datetime | None) -> tuple[str | None, str | None]:
+    """``start`` rounded down and ``end`` rounded up to whole days (naive UTC ISO strings)."""
+
+    def day(t: datetime) -> datetime:
+        return _naive(t).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    lo = day(start).isoformat() if start else None
+    hi = None
+    if end:
+        hi = (day(end) + (timedelta(days=1) if _naive(end) != day(end) else timedelta(0))).isoformat()
+    return lo, hi
+
+
+def _naive(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+
+
+def featurize(spark: SparkSession, conns: Connections, args: FeaturizeArgs, stop: Stop) -> FeaturizeResult:
+    """A snapshot replaces whole date partitions, so ``start``/``end`` are rounded out to whole days
+    (an hourly run recomputes its day so far)."""
+    from clinops_featurizer import adapters, core
+
+    check_definitions(args)
+    b = conns.lake_bucket
+    start, end = whole_days(args.start, args.end)
+    # steps from ``start`` need 24h of history before it (and admissions from the start of the stay)
+    since = (datetime.fromisoformat(start) - timedelta(days=1)).date().isoformat() if start else None
+    silver = {
+        t: adapters.read_silver(spark, b, t, from_date=since if t != "admissions" else None)
+        for t in ("measurements", "medications", "admissions", "outcomes")
+    }
+    views = core.streaming_features(
+        silver["measurements"],
+        silver["medications"],
+        silver["admissions"],
+        silver["outcomes"],
+        adapters.read_batch_if_present(spark, b, "demographics"),  # no batch cohort: demographics stay null
+        start=start,
+        end=end,
+        all_measurements=adapters.read_silver(spark, b, "measurements").select("patient_id", "event_time"),
+    )
+    stop.check()
+    snap = adapters.write_views(OfflineStore.for_lake(conns), views, before_commit=stop.check)
+    return FeaturizeResult(
+        pipeline=args.pipeline,
+        run_id=args.run_id,
+        snapshot_id=snap.snapshot_id,
+        files={v: len(snap.files(v)) for v in views},
+        bytes=sum(f.size for v in views for f in snap.files(v)),
+    )
+
+
+def stroke(spark: SparkSession, conns: Connections, args: StrokeArgs, stop: Stop) -> StrokeResult:
+    """Raises ``StrokeVerificationError`` with every failed check; writes nothing then."""
+    from pyspark.sql import functions as F
+
+    from clinops_common.lake import BATCH_TABLES, features_path
+    from clinops_featurizer import adapters
+    from clinops_featurizer.stroke import stroke_features, verify_stroke
+
+    ref = args.as_of or datetime.now(UTC).date()
+    tables = {t: adapters.read_batch(spark, conns.lake_bucket, t) for t in BATCH_TABLES}
+    feats = stroke_features(tables, as_of=ref).cache()
+    checks = verify_stroke(feats, tables["demographics"].select("patient_id").distinct().count())
+    stop.check()
+    feats.write.mode("overwrite").parquet(features_path(conns.lake_bucket, "stroke", "parquet"))
+    (
+        feats.orderBy("patient_id")
+        .limit(args.sample_rows)
+        .coalesce(1)
+        .write.mode("overwrite")
+        .option("header", True)
+        .csv(features_path(conns.lake_bucket, "stroke", "sample_csv"))
+    )
+    snap = adapters.write_views(OfflineStore.for_lake(conns), {"stroke_risk": feats}, before_commit=stop.check)
+    return StrokeResult(
+        pipeline=args.pipeline,
+        run_id=args.run_id,
+        snapshot_id=snap.snapshot_id,
+        patients=feats.count(),
+        high_risk=feats.filter(F.col("risk_category") == "high").count(),
+        checks=len(checks),
+    )
+
+
+def materialize(conns: Connections, args: MaterializeArgs) -> MaterializeResult:
+    """The latest row per patient and online view into Redis; each key expires ``key_ttl_hours`` after its write."""
+    from clinops_common.features.materialize import materialize as run
+    from clinops_common.features.online import OnlineStore
+
+    offline = OfflineStore.for_lake(conns)
+    as_of: datetime | None = None
+    if args.end == "data":
+        snap = offline.snapshot(args.snapshot_id)
+        as_of = max(offline.read(v, snap, [])["event_timestamp"].max() for v in STREAMING_VIEWS).to_pydatetime()
+    elif isinstance(args.end, datetime):
+        as_of = args.end
+    online = OnlineStore.from_url(conns.redis_url.get_secret_value(), key_ttl=timedelta(hours=args.key_ttl_hours))
+    done = run(offline, online, snapshot=args.snapshot_id, end=as_of, incremental=args.incremental)
+    return MaterializeResult(
+        pipeline=args.pipeline,
+        run_id=args.run_id,
+        snapshot_id=done.snapshot_id,
+        as_of=done.end,
+        rows=done.rows,
+        patients=done.patients,
+        key_ttl_hours=args.key_ttl_hours,
+        incremental=done.incremental,
+    )
