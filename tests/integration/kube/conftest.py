@@ -62,15 +62,19 @@ def cluster(stack: Any) -> Iterator[Cluster]:
     elif not all(supervisor.status(s, c).healthy for c in kube.components(s)):
         pytest.fail("CLINOPS_TEST_STACK=reuse but the control plane is not healthy: run `make cluster-up`")
     kubeconfig = kube.admin_kubeconfig(s)
-    previous = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(kubeconfig)
+    # The operator reads stage results from the lake with CLINOPS_S3_* (the harness's MinIO).
+    lake = {k: v for k, v in stack.ensure("minio").as_env().items() if k.startswith(("CLINOPS_S3_", "CLINOPS_LAKE_"))}
+    env = {"KUBECONFIG": str(kubeconfig), **lake}
+    previous = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         yield Cluster(s, kubeconfig)
     finally:
-        if previous is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = previous
+        for k, v in previous.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture
