@@ -161,9 +161,9 @@ cluster-status: ## One line per control-plane process
 	@$(DEVSTACK) cluster-status
 
 .PHONY: operator
-operator: ## Run the FeaturePipeline operator against .local/kubeconfig (make cluster-up first)
+operator: ## Run the FeaturePipeline operator against .local/kubeconfig (make cluster-up first; results from make up's MinIO)
 	@[ -f $(KUBECONFIG_LOCAL) ] || { echo "no $(KUBECONFIG_LOCAL): run make cluster-up first"; exit 1; }
-	@KUBECONFIG=$(KUBECONFIG_LOCAL) $(RUN) python -m clinops_operator run --standalone --plain-logs
+	@$(STACK_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) $(RUN) python -m clinops_operator run --standalone --plain-logs
 
 .PHONY: chart-test
 chart-test: ## helm lint, helm template | kubeconform (strict, offline), helm install and the RBAC matrix

@@ -147,9 +147,7 @@ def test_materialized_keys_expire_after_the_specs_ttl_hours(streaming: dict[str,
     assert all(TTL_HOURS * 3600 - 120 <= t <= TTL_HOURS * 3600 for t in ttls), ttls
 
 
-def test_stroke_stage_runs_its_rendered_command_and_feeds_the_trainer(
-    streaming: dict[str, Any], stack: Any
-) -> None:
+def test_stroke_stage_runs_its_rendered_command_and_feeds_the_trainer(streaming: dict[str, Any], stack: Any) -> None:
     conns = streaming["conns"]
     p = pipeline("stroke-risk", f"stroke-{uuid.uuid4().hex[:6]}", conns, conns.lake_bucket)
     t = task(p, Stage.STROKE, RUN_ID)
@@ -163,9 +161,7 @@ def test_stroke_stage_runs_its_rendered_command_and_feeds_the_trainer(
     assert train.arguments.snapshot_id == result.snapshot_id
 
 
-def test_trainer_parses_its_rendered_command_and_says_it_is_not_built(
-    streaming: dict[str, Any], stack: Any
-) -> None:
+def test_trainer_parses_its_rendered_command_and_says_it_is_not_built(streaming: dict[str, Any], stack: Any) -> None:
     t = task(streaming["p"], Stage.TRAINER, RUN_ID, streaming["done"])
     proc = run_task(t, streaming["conns"], stack, streaming["log"])
     assert proc.returncode == 3, proc.stderr[-2000:]

@@ -56,6 +56,7 @@ def test_run_now_goes_from_spark_applications_to_trainer_job_to_ready(
         app = cluster.get("sparkapplication", name, namespace)
         assert app["status"]["applicationState"]["state"] == "COMPLETED"
         assert app["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert cluster.names("jobs", namespace) == [f"adverse-event-mat-{run_id}", f"adverse-event-train-{run_id}"]
     job = cluster.get("job", f"adverse-event-train-{run_id}", namespace)
     assert job["metadata"]["ownerReferences"][0]["uid"] == uid
     assert any(c["type"] == "Complete" and c["status"] == "True" for c in job["status"]["conditions"])
@@ -63,14 +64,17 @@ def test_run_now_goes_from_spark_applications_to_trainer_job_to_ready(
     assert [p["status"]["phase"] for p in yaml.safe_load(pods)["items"]] == ["Succeeded"]
 
     assert {s: r["state"] for s, r in fp["status"]["lastRuns"].items()} == dict.fromkeys(
-        ("processor", "featurizer", "trainer"), "Succeeded"
+        ("processor", "featurizer", "materializer", "trainer"), "Succeeded"
     )
+    # kwok's children write no result documents: recorded as such, and the trainer trains on the latest snapshot
+    assert fp["status"]["lastRuns"]["featurizer"]["result"] is None
+    assert "champion" not in fp["status"]
     conditions = {c["type"]: c for c in fp["status"]["conditions"]}
     assert conditions["Ready"]["status"] == "True"
     assert conditions["Running"]["status"] == "False"
     assert fp["status"]["observedGeneration"] == fp["metadata"]["generation"]
     # Phases seen by polling every 0.2 s: never out of order.
-    order = ["Pending", "Processing", "Featurizing", "Training", "Ready"]
+    order = ["Pending", "Processing", "Featurizing", "Materializing", "Training", "Ready"]
     assert phases == sorted(phases, key=order.index), phases
     assert elapsed < RUN_TIMEOUT_S
 
@@ -97,7 +101,11 @@ def test_a_failing_child_fails_the_pipeline_with_its_reason(
     assert stage in failed["message"]
     assert detail in failed["message"]
     assert status["lastRuns"][stage]["state"] == "Failed"
-    later = {"processor": ["featurizer", "trainer"], "featurizer": ["trainer"], "trainer": []}[stage]
+    later = {
+        "processor": ["featurizer", "materializer", "trainer"],
+        "featurizer": ["materializer", "trainer"],
+        "trainer": [],
+    }[stage]
     assert not set(later) & set(status["lastRuns"]), "no stage starts after a failed one"
 
 
@@ -105,7 +113,7 @@ def test_deleting_the_pipeline_removes_its_children(cluster: Any, namespace: str
     cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(example_body(namespace)))
     wait_for("phase Ready", lambda: _phase(cluster, namespace) == "Ready", timeout_s=RUN_TIMEOUT_S)
     assert len(cluster.names("sparkapplications", namespace)) == 2
-    assert len(cluster.names("jobs", namespace)) == 1
+    assert len(cluster.names("jobs", namespace)) == 2  # materializer, trainer
     cluster.kubectl("delete", "featurepipeline", "adverse-event", "-n", namespace, "--timeout=60s")
 
     def gone() -> bool:
@@ -122,6 +130,6 @@ def test_a_new_run_now_value_starts_a_second_run(cluster: Any, namespace: str, o
     cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(example_body(namespace)))
     wait_for("first run Ready", lambda: _phase(cluster, namespace) == "Ready", timeout_s=RUN_TIMEOUT_S)
     cluster.kubectl("annotate", "fp", "adverse-event", "-n", namespace, "clinops.io/run-now=second", "--overwrite")
-    wait_for("second run's job", lambda: len(cluster.names("jobs", namespace)) == 2, timeout_s=RUN_TIMEOUT_S)
+    wait_for("second run's jobs", lambda: len(cluster.names("jobs", namespace)) == 4, timeout_s=RUN_TIMEOUT_S)
     wait_for("second run Ready", lambda: _phase(cluster, namespace) == "Ready", timeout_s=RUN_TIMEOUT_S)
     assert len(cluster.names("sparkapplications", namespace)) == 4

@@ -69,10 +69,11 @@ def test_killed_mid_run_the_restarted_operator_completes_the_run_without_duplica
     children = sorted(_children(cluster, namespace))
     run_id = cluster.get("featurepipeline", "adverse-event", namespace)["status"]["lastRuns"]["trainer"]["runId"]
     assert children == [
+        f"Job/adverse-event-mat-{run_id}",
         f"Job/adverse-event-train-{run_id}",
         f"SparkApplication/adverse-event-feat-{run_id}",
         f"SparkApplication/adverse-event-proc-{run_id}",
     ]
     assert set(seen_at_kill) <= set(children)
     pods = yaml.safe_load(cluster.kubectl("get", "pods", "-n", namespace, "-o", "json"))["items"]
-    assert len(pods) == 1, "one trainer pod: the Job was created once"
+    assert len(pods) == 2, "one materializer and one trainer pod: each Job was created once"

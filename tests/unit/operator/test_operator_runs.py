@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from clinops_operator.core import runs
 from clinops_common.contracts import StageResult
+from clinops_operator.core import runs
 from clinops_operator.core.render import ChildState
 from clinops_operator.core.spec import Pipeline
 from clinops_operator.core.stages import StageTask
@@ -62,7 +62,12 @@ def step(
 ) -> tuple[dict[str, Any], runs.Outcome]:
     annotations = {runs.RUN_NOW: token} if token else {}
     outcome = runs.reconcile(
-        p, status=status, annotations=annotations, created=CREATED, now=now, observe=children.observe,
+        p,
+        status=status,
+        annotations=annotations,
+        created=CREATED,
+        now=now,
+        observe=children.observe,
         read_result=children.read_result,
     )
     return merge(status, outcome.status), outcome

@@ -1,0 +1,104 @@
+"""Children the API server refuses for good end the run at once, with the reason in the condition.
+
+403: a ResourceQuota allowing no SparkApplication in the namespace (the quota admission plugin refuses
+the processor's). 422: a trainer image with trailing whitespace (the Job's pod template fails the API
+server's validation). Either way: after one attempt the pipeline is Failed with reason Forbidden or
+Invalid and the API server's message, and the operator does not try again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from kopf.testing import KopfRunner
+from kube_helpers import example_body, wait_for
+
+RUN_TIMEOUT_S = 90.0
+SETTLE_S = 4.0  # eight reconcile intervals of 0.5 s
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Any) -> Iterator[KopfRunner]:
+    with KopfRunner(["run", "--standalone", "--all-namespaces", "-m", "clinops_operator.handlers"]) as runner:
+        yield runner
+    assert runner.exception is None, runner.output[-3000:]
+
+
+def _status(cluster: Any, namespace: str) -> dict[str, Any]:
+    fp = cluster.get("featurepipeline", "adverse-event", namespace) or {}
+    return dict(fp.get("status") or {})
+
+
+def _failed(cluster: Any, namespace: str) -> dict[str, Any] | None:
+    return next((c for c in _status(cluster, namespace).get("conditions", []) if c["type"] == "Failed"), None)
+
+
+def _assert_refused_once(cluster: Any, namespace: str, operator: KopfRunner, stage: str, reason: str) -> None:
+    wait_for("phase Failed", lambda: _status(cluster, namespace).get("phase") == "Failed", timeout_s=RUN_TIMEOUT_S)
+    first = _failed(cluster, namespace)
+    assert first is not None
+    assert first["status"] == "True"
+    assert first["reason"] == reason
+    assert f"{stage} " in first["message"]
+    assert "refused" in first["message"]
+    status = _status(cluster, namespace)
+    assert status["lastRuns"][stage]["state"] == "Failed"
+    assert status["lastRuns"][stage]["reason"] == reason
+    assert "currentRun" not in status
+    attempts = operator.output.count(f"refused: {reason}")
+    time.sleep(SETTLE_S)
+    assert _failed(cluster, namespace) == first, "the condition did not move: no further attempt"
+    assert operator.output.count(f"refused: {reason}") == attempts, "no retry loop"
+
+
+def test_a_child_refused_with_403_fails_the_run_once_with_reason_forbidden(
+    cluster: Any, namespace: str, operator: KopfRunner
+) -> None:
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "no-spark", "namespace": namespace},
+        "spec": {"hard": {"count/sparkapplications.sparkoperator.k8s.io": "0"}},
+    }
+    cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(quota))
+
+    def enforced() -> bool:  # the quota controller has computed its usage: admission now enforces it
+        q = cluster.get("resourcequota", "no-spark", namespace) or {}
+        return "used" in (q.get("status") or {})
+
+    wait_for("quota status", enforced, timeout_s=60)
+    cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(example_body(namespace)))
+    _assert_refused_once(cluster, namespace, operator, "processor", "Forbidden")
+    assert "exceeded quota" in (_failed(cluster, namespace) or {})["message"]
+    assert cluster.names("sparkapplications", namespace) == []
+
+
+def test_a_child_refused_with_422_fails_the_run_once_with_reason_invalid(
+    cluster: Any, namespace: str, operator: KopfRunner
+) -> None:
+    body = example_body(namespace)
+    body["spec"]["images"] = {"trainer": "ghcr.io/clinops/trainer:0.1.0 "}  # the CRD allows it; a pod does not
+    cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body))
+    _assert_refused_once(cluster, namespace, operator, "trainer", "Invalid")
+    assert "whitespace" in (_failed(cluster, namespace) or {})["message"]
+    run_id = _status(cluster, namespace)["lastRuns"]["trainer"]["runId"]
+    assert cluster.names("jobs", namespace) == [f"adverse-event-mat-{run_id}"]
+
+
+def test_an_invalid_spec_is_refused_with_reason_invalid_spec(
+    cluster: Any, namespace: str, operator: KopfRunner
+) -> None:
+    body = example_body(namespace)
+    body["spec"]["features"]["windows"] = ["1h"]  # the feature service computes 1h, 6h and 24h
+    cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body))
+    wait_for("condition Failed", lambda: _failed(cluster, namespace), timeout_s=RUN_TIMEOUT_S)
+    failed = _failed(cluster, namespace) or {}
+    assert failed["reason"] == "InvalidSpec"
+    assert "features.windows" in failed["message"]
+    time.sleep(SETTLE_S)
+    assert cluster.names("sparkapplications", namespace) == []
+    assert _failed(cluster, namespace) == failed
