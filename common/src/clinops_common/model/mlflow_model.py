@@ -10,7 +10,10 @@ package folder directly; ``mlflow.pyfunc.load_model`` also works.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -51,7 +54,7 @@ def log_package(
     example = input_example[list(pkg.feature_order)].head(5).reset_index(drop=True)
     signature = infer_signature(example, pkg.predict_frame(example))
     code = Path(__file__).with_name("pyfunc_model.py")
-    with tempfile.TemporaryDirectory(prefix="clinops-model-") as tmp:
+    with _no_uv_files(), tempfile.TemporaryDirectory(prefix="clinops-model-") as tmp:
         folder = save(pkg, Path(tmp) / "package")
         return mlflow.pyfunc.log_model(
             name=name,
@@ -63,6 +66,20 @@ def log_package(
             registered_model_name=registered_model_name,
             tags=tags,
         )
+
+
+@contextmanager
+def _no_uv_files() -> Iterator[None]:
+    """The requirements are explicit: MLflow must not also copy the training project's uv.lock (torch)."""
+    previous = os.environ.get("MLFLOW_LOG_UV_FILES")
+    os.environ["MLFLOW_LOG_UV_FILES"] = "false"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_LOG_UV_FILES", None)
+        else:
+            os.environ["MLFLOW_LOG_UV_FILES"] = previous
 
 
 def log_reference(reference: Reference) -> None:
