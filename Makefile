@@ -140,6 +140,10 @@ features-catalogue: ## Print the feature catalogue (entity, views, services; FEA
 bench-features: ## Feature-store benchmark: materialization, online vs bare Redis reads, our PIT join vs Feast's
 	@$(RUN) python -m clinops_featurizer.bench $(BENCH_FEATURES_ARGS)
 
+.PHONY: bench-train
+bench-train: ## Trainer benchmark: >=100k labelled rows, training set build, both families vs the oracle, s per 1M rows
+	@$(RUN) python -m clinops_trainer.bench $(BENCH_TRAIN_ARGS)
+
 # --- Kubernetes: local control plane, operator, chart ---------------------------------------------
 KUBECONFIG_LOCAL := $(CURDIR)/.local/kubeconfig
 

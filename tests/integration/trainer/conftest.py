@@ -19,11 +19,13 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 BUCKET = "trainer-it"
-# 48 patients over 7 days, vitals every 15 minutes: ~8k hourly steps, ~6.9k labelled.
+# 48 inpatients over 7 days, vitals every 15 minutes: 8,064 hourly steps, 6,912 labelled; a stroke
+# cohort (batch tables only) of 1,500 patients.
 COHORT = GeneratorConfig(
     seed=21,
     patients=48,
     days=7,
+    cohort=1500,
     start=datetime(2026, 3, 1, tzinfo=UTC),
     vitals_interval_min=15,
     faults=FaultRates.none(),
