@@ -145,6 +145,10 @@ features-catalogue: ## Print the feature catalogue (entity, views, services; FEA
 bench-features: ## Feature-store benchmark: materialization, online vs bare Redis reads, our PIT join vs Feast's
 	@$(RUN) python -m clinops_devstack.bench.features $(BENCH_FEATURES_ARGS)
 
+.PHONY: bench-train
+bench-train: ## Trainer benchmark: >=100k labelled rows, training set build, both families vs the oracle, s per 1M rows
+	@$(RUN) python -m clinops_devstack.bench.train $(BENCH_TRAIN_ARGS)
+
 # --- Kubernetes: local control plane, operator, chart ---------------------------------------------
 KUBECONFIG_LOCAL := $(CURDIR)/.local/kubeconfig
 

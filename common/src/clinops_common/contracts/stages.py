@@ -213,6 +213,10 @@ class TrainResult(StageResult):
     promoted: bool = Field(description="Whether the champion alias now points at this version.")
     gate_reasons: tuple[str, ...] = Field((), description="Why the gate passed or refused.")
     snapshot_id: str
+    metrics: dict[str, float] = Field(
+        default_factory=dict,
+        description="Test metrics of candidate and baseline, the oracle's on the same rows, row and positive counts.",
+    )
 
 
 ARGS: dict[StageName, type[StageArgs]] = {

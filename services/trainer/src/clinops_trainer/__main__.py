@@ -1,33 +1,55 @@
-"""``python -m clinops_trainer``: the trainer service's command line.
+"""``python -m clinops_trainer``: the trainer Job's command line.
 
-``train`` parses exactly ``clinops_common.contracts.TrainArgs`` (what the operator renders); the
-training itself is not built yet, so it says so and exits non-zero.
+``train`` takes exactly the stage contract's ``TrainArgs`` as options (``--help`` lists them), writes
+its ``TrainResult`` to the lake (``runs/<pipeline>/<run id>/train.json``) and prints it as JSON on
+stdout; progress goes to stderr. Exit 1 with a message when it cannot train (nothing registered),
+143 on SIGTERM (the MLflow run ends KILLED, nothing registered).
 """
 
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
 import typer
+from rich.console import Console
 
 from clinops_common.cli import service_app
 from clinops_common.contracts import TrainArgs, stage_command
-
-EXIT_NOT_BUILT = 3
+from clinops_common.settings import Connections
 
 app = service_app(
     "clinops-trainer",
     "Train, evaluate and register risk models in MLflow; move the champion alias only through the promotion gate.",
     needs=["s3", "mlflow"],
 )
+err = Console(stderr=True, soft_wrap=True)
 
 
-def train(args: TrainArgs) -> None:
-    typer.echo(
-        f"clinops-trainer: training is not built yet (arguments parsed: {args.model_family} "
-        f"{args.registered_model_name} on {args.feature_service}, snapshot {args.snapshot_id or 'latest'})",
-        err=True,
-    )
-    raise typer.Exit(EXIT_NOT_BUILT)
+def run(args: TrainArgs) -> None:
+    from clinops_trainer import job
+    from clinops_trainer.config import TrainerSettings
+
+    def on_sigterm(signum: int, _frame: FrameType | None) -> None:
+        raise job.Terminated(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    conns = Connections()
+    try:
+        result = job.train(args, conns, TrainerSettings(), say=lambda msg: err.print(msg, highlight=False))
+        key = job.write_stage_result(conns, result)
+    except job.TrainingError as e:
+        err.print(f"[red]train failed:[/] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    except job.Terminated:
+        err.print("[yellow]terminated: the MLflow run ended KILLED; nothing registered[/]")
+        raise typer.Exit(128 + signal.SIGTERM) from None
+    err.print(f"result written to s3://{conns.lake_bucket}/{key}", highlight=False)
+    sys.stdout.write(result.model_dump_json() + "\n")
 
 
-stage_command(app, TrainArgs, train)
+stage_command(app, TrainArgs, run)
 
 if __name__ == "__main__":
     app()
