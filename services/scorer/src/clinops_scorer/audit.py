@@ -12,6 +12,7 @@ Vectors travel in PostgreSQL's binary array format straight from numpy (no per-v
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import struct
 import threading
@@ -55,7 +56,7 @@ COLUMNS = (
 )
 _PLACEHOLDERS = {"feature_values": "%b", "feature_event_times": "%s::timestamptz[]"}
 INSERT_PREDICTION = (
-    f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ("
+    f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ("  # noqa: S608 - constant column names
     + ", ".join(_PLACEHOLDERS.get(c, "%s") for c in COLUMNS)
     + ") ON CONFLICT (id) DO NOTHING"
 )
@@ -112,14 +113,17 @@ def params(row: AuditRow) -> tuple[Any, ...]:
     )
 
 
-def insert_rows(conn: psycopg.Connection[Any], rows: Sequence[AuditRow], known_orders: set[str]) -> None:
-    """Insert ``rows`` (and any feature order not yet known) in the connection's open transaction."""
+def insert_rows(conn: psycopg.Connection[Any], rows: Sequence[AuditRow], known_orders: set[str]) -> int:
+    """Insert ``rows`` (and any feature order not in ``known_orders``) in the connection's open
+    transaction; returns how many rows were new. The caller adds the orders to ``known_orders`` once
+    the transaction has committed."""
     with conn.cursor() as cur:
         orders: dict[str, FeatureOrder] = {r.order.id: r.order for r in rows if r.order.id not in known_orders}
         if orders:
             cur.executemany(INSERT_ORDER, [(o.id, o.service, list(o.names), list(o.views)) for o in orders.values()])
         cur.executemany(INSERT_PREDICTION, [params(r) for r in rows])
-    known_orders.update(orders)
+        inserted = cur.rowcount
+    return max(inserted, 0)
 
 
 @dataclass
@@ -227,10 +231,8 @@ class AuditWriter:
 
     def _drop(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self._conn.close()
-            except psycopg.Error:
-                pass
         self._conn = None
 
     def _commit(self, groups: list[_Group]) -> None:
@@ -242,12 +244,14 @@ class AuditWriter:
             try:
                 insert_rows(conn, rows, self._known_orders)
                 conn.commit()
+                self._known_orders.update(r.order.id for r in rows)
             except (psycopg.errors.IntegrityError, psycopg.errors.DataError):
                 conn.rollback()  # a row the database refuses: commit each request's rows on their own
                 for i, g in enumerate(groups):
                     try:
                         insert_rows(conn, g.rows, self._known_orders)
                         conn.commit()
+                        self._known_orders.update(r.order.id for r in g.rows)
                     except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as err:
                         conn.rollback()
                         errors[i] = err
@@ -256,8 +260,8 @@ class AuditWriter:
             errors = [err] * len(groups)
         if self.on_commit is not None and errors[0] is None:
             self.on_commit(len(rows), time.perf_counter() - t0)
-        for g, err in zip(groups, errors, strict=True):
-            g.error = err
+        for g, failure in zip(groups, errors, strict=True):
+            g.error = failure
             g.done.set()
 
 

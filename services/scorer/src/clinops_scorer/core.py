@@ -142,7 +142,7 @@ class AuditRow:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def audit_row(
+def audit_row(  # noqa: PLR0917 - the row's parts, in the table's order
     prediction_id: uuid.UUID,
     patient_id: str,
     at: datetime,
@@ -173,4 +173,3 @@ def audit_row(
 
 def batch_prediction_id(model_name: str, version: str, patient_id: str, at: datetime) -> uuid.UUID:
     return uuid.uuid5(BATCH_NAMESPACE, f"{model_name}\n{version}\n{patient_id}\n{at.isoformat()}")
-

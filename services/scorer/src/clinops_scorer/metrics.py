@@ -78,7 +78,8 @@ def build() -> Metrics:
             ["view", "status"],
         ),
         feature_read_seconds=Histogram(
-            "clinops_scorer_feature_read_seconds", "One online-store read (Redis round trip and decoding).",
+            "clinops_scorer_feature_read_seconds",
+            "One online-store read (Redis round trip and decoding).",
             buckets=LATENCY_BUCKETS,
         ),
         model_seconds=Histogram(

@@ -24,6 +24,10 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 
+def _safe(part: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in part)
+
+
 class IncompatibleModel(RuntimeError):
     """A registered version the scorer must not serve (its views' schemas differ from the code's)."""
 
@@ -65,12 +69,13 @@ class ChampionHolder:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="champion-poller", daemon=True)
 
-    def _pointer(self) -> Path:
+    def _root(self) -> Path:
         from clinops_common.model import default_cache_dir
 
-        root = self.cache_dir or default_cache_dir()
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{self.name}@{self.alias}")
-        return Path(root) / f"{safe}.version"
+        return Path(self.cache_dir or default_cache_dir())
+
+    def _pointer(self) -> Path:
+        return self._root() / f"{_safe(self.name)}@{_safe(self.alias)}.version"
 
     def start(self) -> None:
         self._thread.start()
@@ -106,9 +111,11 @@ class ChampionHolder:
             version = self._pointer().read_text().strip()
         except OSError:
             return False
+        if not (self._root() / _safe(self.name) / _safe(version)).is_dir():  # the package's cache layout
+            return False
         try:
-            self._swap(load_champion("", self.name, version, self.cache_dir))  # cached: no registry call
-        except Exception:  # noqa: BLE001 - not in the cache (or unreadable): wait for the registry
+            self._swap(load_champion(self.tracking_uri, self.name, version, self.cache_dir))  # no registry call
+        except Exception:
             return False
         return True
 
@@ -121,7 +128,7 @@ class ChampionHolder:
         while not self._stop.is_set():
             try:
                 self.check()
-            except Exception as err:  # noqa: BLE001 - keep serving the current version, retry next poll
+            except Exception as err:
                 self._failed(err)
                 if first and self.current is None:
                     self._from_cache()

@@ -11,9 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from clinops_scorer.config import ScorerSettings
 
 # A random surrogate key (never an MRN): letters, digits, '-', '_' and '.', at most 64 characters.
-PatientId = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", min_length=1, max_length=64)
-]
+PatientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", min_length=1, max_length=64)]
 MAX_BATCH = ScorerSettings().max_batch
 
 
