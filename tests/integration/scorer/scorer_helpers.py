@@ -4,6 +4,7 @@ started with `python -m clinops_scorer serve`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import port_for
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -162,10 +164,26 @@ class ScorerProcess:
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
+    def tree(self) -> list[psutil.Process]:
+        """The server and every process under it (BentoML's workers run in sessions of their own)."""
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
     def signal(self, sig: signal.Signals) -> None:
-        os.killpg(self.proc.pid, sig)
+        """SIGTERM goes to the server process (as Kubernetes sends it to PID 1); SIGKILL to the whole
+        tree at once (as when a pod is killed)."""
+        if sig == signal.SIGKILL:
+            for p in self.tree():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.kill()
+        else:
+            os.kill(self.proc.pid, sig)
 
     def stop(self, timeout_s: float = 30.0) -> int:
+        procs = self.tree()
         if self.proc.poll() is None:
             self.signal(signal.SIGTERM)
             try:
@@ -173,6 +191,10 @@ class ScorerProcess:
             except subprocess.TimeoutExpired:
                 self.signal(signal.SIGKILL)
                 self.proc.wait(10)
+        _, alive = psutil.wait_procs(procs, timeout=10)
+        for p in alive:  # nothing of ours may outlive the test
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
         return self.proc.returncode
 
 

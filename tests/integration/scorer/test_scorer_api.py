@@ -5,6 +5,8 @@ answer has its committed audit row; unknown, stale and missing are never silent.
 from __future__ import annotations
 
 import re
+import threading
+import time
 import uuid
 
 import httpx
@@ -12,7 +14,7 @@ import numpy as np
 import psycopg
 import pytest
 from conftest import World
-from scorer_helpers import NO_MEDS, STALE, ScorerProcess
+from scorer_helpers import NO_MEDS, STALE, ScorerProcess, register, train_package
 
 from clinops_scorer import batch
 from clinops_scorer.audit import libpq_dsn
@@ -152,3 +154,50 @@ def test_metrics_are_fine_grained_and_carry_no_patient_id(scorer: ScorerProcess,
     log = scorer.log.read_text(errors="replace")
     assert '"prediction_id"' in log
     assert "PT0" not in log  # no patient id in a log line
+
+
+def test_alias_move_serves_the_new_version_within_the_poll_interval(
+    scorer: ScorerProcess, world: World, mlflow_url: str
+) -> None:
+    """Runs last in this module: it moves the alias, then moves it back."""
+    from mlflow import MlflowClient
+
+    new = train_package(world.training.reset_index(), world.model_name, seed=7)
+    v2 = register(mlflow_url, new, world.training.reset_index(), alias=None)
+    client = MlflowClient(mlflow_url)
+    seen: list[tuple[float, int, str | None]] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(timeout=10) as http:
+            while not stop.is_set():
+                r = http.post(f"{scorer.url}/predict", json={"patient_id": "PT00005"})
+                seen.append((time.monotonic(), r.status_code, r.json().get("model_version")))
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        moved = time.monotonic()
+        client.set_registered_model_alias(world.model_name, "champion", v2)
+        deadline = moved + 30
+        while not any(v == v2 for _, _, v in seen[-3:]):
+            assert time.monotonic() < deadline, "the new version was not served within 30 s"
+            time.sleep(0.05)
+        first_new = min(t for t, _, v in seen if v == v2)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+        client.set_registered_model_alias(world.model_name, "champion", world.version)
+    assert {code for _, code, _ in seen} == {200}  # in-flight requests finished through the swap
+    assert {v for _, _, v in seen} == {world.version, v2}
+    assert all(v == v2 for t, _, v in seen if t > first_new + 0.2)  # no request sees the old model after
+    # poll interval 1 s, plus the download and warm-up of the new version on a shared machine
+    assert first_new - moved < 1.0 + 15
+    body = httpx.post(f"{scorer.url}/predict", json={"patient_id": "PT00005"}, timeout=10).json()
+    expected = new.predict_frame(world.training.loc[["PT00005"], list(new.feature_order)])[0]
+    if body["model_version"] == v2:
+        assert body["adverse_event_probability"] == pytest.approx(float(expected), abs=1e-6)

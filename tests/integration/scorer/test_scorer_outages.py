@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 import pytest
 import redis
@@ -155,10 +156,14 @@ def test_redis_and_postgres_outages_then_sigterm_drains(
             time.sleep(0.2)
         assert _ready(server) == 200
 
+        workers = server.tree()[1:]
+        assert workers, "no worker process under the server"
         with Load(server.url) as load:
             time.sleep(2.0)
             server.signal(signal.SIGTERM)
             assert server.proc.wait(30) == 0, server.tail()
+            _, alive = psutil.wait_procs(workers, timeout=10)
+            assert not alive, "a worker outlived the server"
         assert load.ids, (load.statuses[:20], load.errors)
         assert set(load.statuses) <= {200, 503}, load.statuses
         assert _committed(private, load.ids) == set(load.ids)  # every answer has its committed row
@@ -172,11 +177,15 @@ def test_sigkill_under_load_loses_no_answered_prediction(
     _materialize(world, private)
     with run_scorer(_env(world, private, mlflow_url, tmp_path / "cache"), tmp_path / "scorer.log") as server:
         t0 = time.time() - 1
+        procs = server.tree()
         with Load(server.url, n=6) as load:
             time.sleep(2.5)
             server.signal(signal.SIGKILL)
-            server.proc.wait(10)
+            _, alive = psutil.wait_procs(procs, timeout=10)
+            assert not alive
+            answered = len(load.ids)
             time.sleep(0.5)
+        assert len(load.ids) == answered  # nothing answers after the kill
         assert len(load.ids) > 20, (load.statuses[:20], load.errors)
         assert _committed(private, load.ids) == set(load.ids)
         orphans = _rows_since(private, t0) - len(load.ids)

@@ -7,6 +7,7 @@ views and reasons: never a patient id or anything derived from one.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,53 +59,63 @@ class Metrics:
         self.audit_batch_rows.observe(rows)
 
 
-def build() -> Metrics:
-    from prometheus_client import Counter, Gauge, Histogram
+def build(registry: Any = None) -> Metrics:
+    """The metrics, in ``registry`` (default: prometheus_client's global one, which BentoML exports)."""
+    from prometheus_client import REGISTRY
+    from prometheus_client import Counter as _Counter
+    from prometheus_client import Gauge as _Gauge
+    from prometheus_client import Histogram as _Histogram
+
+    reg = REGISTRY if registry is None else registry
+
+    counter: Any = functools.partial(_Counter, registry=reg)
+    gauge: Any = functools.partial(_Gauge, registry=reg)
+    histogram: Any = functools.partial(_Histogram, registry=reg)
 
     return Metrics(
-        predictions=Counter(
+        predictions=counter(
             "clinops_scorer_predictions_total",
             "Predictions returned (each with its committed audit row).",
             ["model_version", "risk_level", "degraded"],
         ),
-        refusals=Counter(
+        refusals=counter(
             "clinops_scorer_refusals_total",
             "Requests answered without a prediction, by reason.",
             ["reason"],
         ),
-        views_not_fresh=Counter(
+        views_not_fresh=counter(
             "clinops_scorer_feature_views_not_fresh_total",
             "Feature views found stale (older than their TTL) or missing at read time.",
             ["view", "status"],
         ),
-        feature_read_seconds=Histogram(
+        feature_read_seconds=histogram(
             "clinops_scorer_feature_read_seconds",
             "One online-store read (Redis round trip and decoding).",
             buckets=LATENCY_BUCKETS,
         ),
-        model_seconds=Histogram(
+        model_seconds=histogram(
             "clinops_scorer_model_seconds", "Vectorizing and scoring (preprocessing and ONNX).", buckets=LATENCY_BUCKETS
         ),
-        audit_commit_seconds=Histogram(
+        audit_commit_seconds=histogram(
             "clinops_scorer_audit_commit_seconds", "One group commit of audit rows.", buckets=LATENCY_BUCKETS
         ),
-        audit_batch_rows=Histogram(
+        audit_batch_rows=histogram(
             "clinops_scorer_audit_batch_rows", "Audit rows per group commit.", buckets=BATCH_BUCKETS
         ),
-        request_seconds=Histogram(
+        request_seconds=histogram(
             "clinops_scorer_request_seconds",
             "Handler time from parsed request to committed audit row, by endpoint.",
             ["endpoint"],
             buckets=LATENCY_BUCKETS,
         ),
-        model_info=Gauge(
+        model_info=gauge(
             "clinops_scorer_model_info",
             "1 for the model version being served.",
             ["model_name", "model_version"],
             multiprocess_mode="livemax",
         ),
-        model_swaps=Counter("clinops_scorer_model_swaps_total", "Model versions loaded and swapped in."),
-        model_load_failures=Counter(
+        model_swaps=counter("clinops_scorer_model_swaps_total", "Model versions loaded and swapped in."),
+        model_load_failures=counter(
             "clinops_scorer_model_load_failures_total", "Failed attempts to resolve or load the champion."
         ),
     )

@@ -7,6 +7,7 @@ row per prediction committed (group commit) before the response is sent.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -230,6 +231,56 @@ class ScoringEngine:
         return [o for o in outcomes if o is not None]
 
 
+class DocumentedValidationErrors:
+    """ASGI middleware: BentoML answers a body that fails validation with 400 and a list in ``detail``,
+    while its own OpenAPI document declares ``detail`` a string. Rewrite those answers to the documented
+    shape, naming each field and the problem (never the input value)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/predict"):
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] | None = None
+        chunks: list[bytes] = []
+
+        async def wrapped(message: dict[str, Any]) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                start = message
+                return
+            if message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                body = _documented_400(b"".join(chunks))
+                headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+
+def _documented_400(raw: bytes) -> bytes:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(body, dict) and isinstance(body.get("detail"), list):
+        parts = []
+        for e in body["detail"]:
+            loc = ".".join(str(p) for p in e.get("loc", ())) or "body"
+            parts.append(f"{loc}: {e.get('msg', e.get('type', 'invalid'))}")
+        body["detail"] = "; ".join(parts)
+        return json.dumps(body).encode()
+    return raw
+
+
 def error(status: int, message: str, refusal: Refusal | None = None) -> JSONResponse:
     body = ErrorBody(error=message)
     if refusal is not None and status == 409:
@@ -283,3 +334,6 @@ class Scorer:
     def shutdown(self) -> None:
         """After the server drained in-flight requests: flush and close the audit writer."""
         self.engine.close()
+
+
+Scorer.add_asgi_middleware(DocumentedValidationErrors)  # type: ignore[attr-defined]
