@@ -98,6 +98,10 @@ demo-stream: ## Generate a small cohort, produce it to Kafka, ingest to bronze, 
 bench-ingest: ## Benchmark: 1M vitals, our consumer vs Kafka's ConsumerPerformance, then the processor (name=value)
 	@$(RUN) python -m clinops_devstack.bench.ingest
 
+.PHONY: bench-scorer
+bench-scorer: ## Benchmark: the scorer at 200 req/s open loop for 60 s (10,000 patients, audit on) beside a BentoML hello endpoint, then the highest rate with p99 <= 10 ms (name=value)
+	@$(RUN) python -m clinops_devstack.bench.scorer $(BENCH_SCORER_ARGS)
+
 .PHONY: test
 test: ## Run every test (unit and integration; starts its own servers on free ports)
 	@$(RUN) pytest $(PYTEST_ARGS)

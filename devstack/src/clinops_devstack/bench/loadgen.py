@@ -1,0 +1,84 @@
+"""An open-loop load generator: requests leave on a fixed schedule whatever the responses, and each
+latency is measured from its scheduled send time (a closed-loop tool such as wrk waits for answers
+before sending more and hides queueing). Runs in a process of its own:
+
+    python -m clinops_devstack.bench.loadgen --url http://127.0.0.1:3000/predict --rate 200 --duration 60 --out run.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+
+async def _one(session: aiohttp.ClientSession, url: str, body: bytes, scheduled: float, out: list[Any]) -> None:
+    try:
+        async with session.post(url, data=body, headers={"content-type": "application/json"}) as r:
+            payload = await r.read()
+            status = r.status
+    except aiohttp.ClientError:
+        status, payload = 0, b""
+    done = time.perf_counter()
+    pid = None
+    if status == 200:
+        try:
+            pid = json.loads(payload).get("prediction_id")
+        except ValueError:
+            pid = None
+    out.append((scheduled, (done - scheduled) * 1000, status, pid))
+
+
+async def run(url: str, rate: float, duration_s: float, patients: list[str], seed: int = 0) -> dict[str, Any]:
+    rng = random.Random(seed)  # noqa: S311 - which patient to ask for, not a secret
+    results: list[Any] = []
+    connector = aiohttp.TCPConnector(limit=512, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=30)
+    n = int(rate * duration_s)
+    bodies = [json.dumps({"patient_id": rng.choice(patients)}).encode() for _ in range(min(n, 10_000))]
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        tasks = []
+        t0 = time.perf_counter() + 0.05
+        late = 0.0
+        for i in range(n):
+            scheduled = t0 + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                late = max(late, -delay)
+            tasks.append(asyncio.create_task(_one(session, url, bodies[i % len(bodies)], scheduled, results)))
+        await asyncio.gather(*tasks)
+    results.sort()
+    return {
+        "rate": rate,
+        "duration_s": duration_s,
+        "sent": n,
+        "max_send_lag_ms": late * 1000,
+        "latencies_ms": [r[1] for r in results],
+        "statuses": [r[2] for r in results],
+        "prediction_ids": [r[3] for r in results if r[3]],
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", required=True)
+    p.add_argument("--rate", type=float, required=True, help="requests per second")
+    p.add_argument("--duration", type=float, required=True, help="seconds")
+    p.add_argument("--patients", type=int, default=10_000, help="patient keys PT00000.. drawn at random")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    patients = [f"PT{i:05d}" for i in range(args.patients)]
+    result = asyncio.run(run(args.url, args.rate, args.duration, patients))
+    args.out.write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,339 @@
+"""The BentoML service: ``POST /predict``, ``POST /predict/batch``, ``/livez``, ``/readyz``, ``/metrics``.
+
+``python -m clinops_scorer serve`` runs ``bentoml serve clinops_scorer.service:Scorer`` with the
+settings. Each request: one online-store read (Redis), the champion's CPU inference path, one audit
+row per prediction committed (group commit) before the response is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import bentoml
+import numpy as np
+from pydantic import ValidationError
+from starlette.responses import JSONResponse
+
+from clinops_common.logs import configure
+from clinops_common.settings import Connections
+from clinops_scorer import core, metrics
+from clinops_scorer.audit import AuditUnavailable, AuditWriter, PostgresProbe, libpq_dsn
+from clinops_scorer.config import ScorerSettings
+from clinops_scorer.online import FeaturesUnavailable, OnlineFeatures
+from clinops_scorer.registry import ChampionHolder
+from clinops_scorer.schemas import (
+    BatchRequest,
+    BatchResponse,
+    ErrorBody,
+    Prediction,
+    PredictRequest,
+    Refusal,
+    ViewFreshness,
+)
+
+SETTINGS = ScorerSettings()
+
+
+class RequestErrorsWithoutPayload(logging.Filter):
+    """BentoML logs a rejected request with its traceback, and a pydantic error quotes the input (a
+    patient id is PHI): keep the fields and error types, drop the values."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ValidationError):
+            fields = sorted({".".join(str(p) for p in e["loc"]) or "<body>" for e in exc.errors()})
+            kinds = sorted({e["type"] for e in exc.errors()})
+            record.msg = f"{record.getMessage()}: rejected input, fields {fields}, errors {kinds}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+class Unavailable(RuntimeError):
+    """503: no prediction can be made right now (no model, Redis or PostgreSQL unreachable)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    prediction: Prediction | None = None
+    refusal: Refusal | None = None
+
+
+def _freshness(assessment: core.Assessment) -> dict[str, ViewFreshness]:
+    return {
+        v.view: ViewFreshness(status=v.status, event_timestamp=v.event_time, age_seconds=v.age_s)
+        for v in assessment.views
+    }
+
+
+def _refusal(patient_id: str, decision: core.Decision, assessment: core.Assessment) -> Refusal:
+    if decision == "unknown":
+        return Refusal(patient_id=patient_id, status=404, error="unknown patient: no features in the online store")
+    named = ", ".join(f"{v.view} ({v.status})" for v in assessment.views if v.status != "fresh")
+    return Refusal(
+        patient_id=patient_id,
+        status=409,
+        error=f"features not fresh enough to predict: {named}",
+        stale_views=list(assessment.stale),
+        missing_views=list(assessment.missing),
+    )
+
+
+class ScoringEngine:
+    """Read, judge, score, audit: the request path, independent of the HTTP framework."""
+
+    def __init__(self, settings: ScorerSettings, conns: Connections, m: metrics.Metrics) -> None:
+        self.settings = settings
+        self.metrics = m
+        self.log: Any = configure("scorer", settings.log_level)
+        self.online = OnlineFeatures(
+            conns.redis_url.get_secret_value(), prefix=settings.online_prefix, timeout_s=settings.redis_timeout_s
+        )
+        dsn = libpq_dsn(conns.database_url.get_secret_value())
+        self.audit = AuditWriter(
+            dsn,
+            linger_s=settings.audit_linger_ms / 1000,
+            max_rows=settings.audit_max_rows,
+            connect_timeout_s=settings.postgres_connect_timeout_s,
+            on_commit=m.on_commit,
+        )
+        self.postgres = PostgresProbe(dsn, settings.postgres_connect_timeout_s)
+        self.models = ChampionHolder(
+            conns.mlflow_tracking_uri,
+            settings.model_name,
+            settings.model_alias,
+            poll_interval_s=settings.poll_interval_s,
+            cache_dir=settings.model_cache_dir,
+            on_swap=self._swapped,
+            on_failure=self._load_failed,
+        )
+        self.models.start()
+
+    # ---- model lifecycle ----
+    def _swapped(self, old: core.Champion | None, new: core.Champion) -> None:
+        if old is not None:
+            self.metrics.model_info.labels(old.name, old.version).set(0)
+        self.metrics.model_info.labels(new.name, new.version).set(1)
+        self.metrics.model_swaps.inc()
+        self.log.info(
+            "model_loaded",
+            model_name=new.name,
+            model_version=new.version,
+            previous_version=old.version if old else None,
+            feature_order_id=new.order.id,
+        )
+
+    def _load_failed(self, reason: str) -> None:
+        self.metrics.model_load_failures.inc()
+        self.log.warning("model_load_failed", model_name=self.settings.model_name, reason=reason)
+
+    def ready(self) -> bool:
+        return self.models.current is not None and self.online.ping() and self.postgres.ping()
+
+    def close(self) -> None:
+        self.models.stop()
+        self.audit.close()
+        self.postgres.close()
+        self.online.close()
+        self.log.info("scorer_stopped")
+
+    # ---- the request path ----
+    def score(self, patient_ids: Sequence[str], endpoint: str) -> list[Outcome]:
+        t0 = time.perf_counter()
+        champ = self.models.current
+        if champ is None:
+            raise Unavailable(
+                f"no model loaded yet: waiting for models:/{self.settings.model_name}@{self.settings.model_alias}"
+            )
+        try:
+            vectors = self.online.read(champ.package.feature_service, patient_ids)
+        except FeaturesUnavailable as err:
+            raise Unavailable(str(err)) from None
+        t_read = time.perf_counter()
+        self.metrics.feature_read_seconds.observe(t_read - t0)
+        now = datetime.now(UTC)
+
+        outcomes: list[Outcome | None] = []
+        scored: list[tuple[int, core.Assessment, np.ndarray]] = []
+        for i, vec in enumerate(vectors):
+            assessment = core.assess(vec.freshness, champ.order.views)
+            for v in assessment.views:
+                if v.status != "fresh":
+                    self.metrics.views_not_fresh.labels(v.view, v.status).inc()
+            decision = core.decide(assessment, self.settings.feature_policy)
+            if decision in ("unknown", "refuse"):
+                self.metrics.refusals.labels("unknown_patient" if decision == "unknown" else "features_not_fresh").inc()
+                outcomes.append(Outcome(refusal=_refusal(vec.patient_id, decision, assessment)))
+                continue
+            outcomes.append(None)
+            scored.append((i, assessment, core.vectorize(champ.package, vec.features)))
+        if not scored:
+            return [o for o in outcomes if o is not None]
+
+        probabilities = champ.package.predict_proba(np.stack([s[2] for s in scored]))
+        t_model = time.perf_counter()
+        self.metrics.model_seconds.observe(t_model - t_read)
+        latency_ms = (t_model - t0) * 1000
+        rows = [
+            core.audit_row(
+                uuid.uuid4(),
+                vectors[i].patient_id,
+                now,
+                float(p),
+                champ,
+                vector,
+                assessment,
+                latency_ms=latency_ms,
+            )
+            for (i, assessment, vector), p in zip(scored, probabilities, strict=True)
+        ]
+        try:
+            self.audit.write(rows, self.settings.audit_timeout_s)
+        except AuditUnavailable as err:
+            self.metrics.refusals.labels("audit_unavailable").inc(len(rows))
+            self.log.error("audit_failed", reason=str(err), rows=len(rows), model_version=champ.version)
+            raise Unavailable(f"the audit trail is unavailable, no prediction made ({err})") from None
+        elapsed = time.perf_counter() - t0
+        self.metrics.request_seconds.labels(endpoint).observe(elapsed)
+        for (i, assessment, _), row in zip(scored, rows, strict=True):
+            self.metrics.predictions.labels(champ.version, row.risk_level, str(row.degraded).lower()).inc()
+            self.log.info(
+                "prediction",
+                prediction_id=str(row.id),
+                model_version=champ.version,
+                risk_level=row.risk_level,
+                degraded=row.degraded,
+                latency_ms=round(elapsed * 1000, 3),
+            )
+            outcomes[i] = Outcome(
+                prediction=Prediction(
+                    prediction_id=row.id,
+                    patient_id=row.patient_id,
+                    adverse_event_probability=row.score,
+                    risk_level=row.risk_level,
+                    model_name=champ.name,
+                    model_version=champ.version,
+                    outcome=champ.package.label or champ.package.feature_service,
+                    predicted_at=now,
+                    degraded=row.degraded,
+                    degraded_views=list(assessment.degraded_views) if row.degraded else [],
+                    feature_freshness=_freshness(assessment),
+                )
+            )
+        return [o for o in outcomes if o is not None]
+
+
+class DocumentedValidationErrors:
+    """ASGI middleware: BentoML answers a body that fails validation with 400 and a list in ``detail``,
+    while its own OpenAPI document declares ``detail`` a string. Rewrite those answers to the documented
+    shape, naming each field and the problem (never the input value)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/predict"):
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] | None = None
+        chunks: list[bytes] = []
+
+        async def wrapped(message: dict[str, Any]) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                start = message
+                return
+            if message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                body = _documented_400(b"".join(chunks))
+                headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+
+def _documented_400(raw: bytes) -> bytes:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(body, dict) and isinstance(body.get("detail"), list):
+        parts = []
+        for e in body["detail"]:
+            loc = ".".join(str(p) for p in e.get("loc", ())) or "body"
+            parts.append(f"{loc}: {e.get('msg', e.get('type', 'invalid'))}")
+        body["detail"] = "; ".join(parts)
+        return json.dumps(body).encode()
+    return raw
+
+
+def error(status: int, message: str, refusal: Refusal | None = None) -> JSONResponse:
+    body = ErrorBody(error=message)
+    if refusal is not None and status == 409:
+        body = ErrorBody(error=message, stale_views=refusal.stale_views, missing_views=refusal.missing_views)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
+
+
+@bentoml.service(
+    name="clinops-scorer",
+    workers=SETTINGS.workers,
+    threads=SETTINGS.threads,
+    traffic={"timeout": 30},
+    metrics={"enabled": True, "duration": {"buckets": list(metrics.LATENCY_BUCKETS)}},
+    logging={"access": {"enabled": False}},
+)
+class Scorer:
+    """Real-time risk scoring: one Redis read, the champion model, an audited prediction."""
+
+    def __init__(self) -> None:
+        logging.getLogger("bentoml._internal.server.http_app").addFilter(RequestErrorsWithoutPayload())
+        self.engine = ScoringEngine(SETTINGS, Connections(), metrics.build())
+
+    def __is_ready__(self) -> bool:
+        return self.engine.ready()
+
+    @bentoml.api(route="/predict", input_spec=PredictRequest)  # type: ignore[untyped-decorator]
+    def predict(self, patient_id: str) -> Prediction:
+        """Score one patient with the champion model; the audit row is committed before the answer."""
+        try:
+            (outcome,) = self.engine.score([patient_id], "predict")
+        except Unavailable as err:
+            return error(503, str(err))  # type: ignore[return-value]
+        if outcome.refusal is not None:
+            return error(outcome.refusal.status, outcome.refusal.error, outcome.refusal)  # type: ignore[return-value]
+        assert outcome.prediction is not None
+        return outcome.prediction
+
+    @bentoml.api(route="/predict/batch", input_spec=BatchRequest)  # type: ignore[untyped-decorator]
+    def predict_batch(self, patient_ids: list[str]) -> BatchResponse:
+        """Score up to CLINOPS_SCORER_MAX_BATCH patients in one pipelined read and one group commit."""
+        try:
+            outcomes = self.engine.score(patient_ids, "predict_batch")
+        except Unavailable as err:
+            return error(503, str(err))  # type: ignore[return-value]
+        return BatchResponse(
+            predictions=[o.prediction for o in outcomes if o.prediction is not None],
+            refused=[o.refusal for o in outcomes if o.refusal is not None],
+        )
+
+    @bentoml.on_shutdown  # type: ignore[untyped-decorator]
+    def shutdown(self) -> None:
+        """After the server drained in-flight requests: flush and close the audit writer."""
+        self.engine.close()
+
+
+Scorer.add_asgi_middleware(DocumentedValidationErrors)  # type: ignore[attr-defined]
