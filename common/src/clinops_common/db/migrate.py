@@ -31,3 +31,17 @@ def current_revision(database_url: str) -> str | None:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    """Take the database schema back to ``revision`` (each step's ``downgrade``)."""
+    command.downgrade(alembic_config(database_url), revision)
+
+
+def head_revision() -> str:
+    """The newest revision shipped in this package."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
+    assert head is not None
+    return head
