@@ -64,3 +64,11 @@ def test_a_tiny_shift_on_a_big_sample_is_significant_but_not_drift() -> None:
 def _bins(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     b = quantile_bins(values)
     return b.edges, b.proportions
+
+
+def test_float32_storage_does_not_move_values_across_a_bin_edge() -> None:
+    rng = np.random.default_rng(3)
+    ref = np.round(rng.normal(36.9, 0.3, 20_000), 1)  # readings with 0.1 degC resolution: edges on values
+    cur = np.round(rng.normal(36.9, 0.3, 20_000), 1).astype(np.float32)  # as read back from a real[]
+    report = drift_report({"t": ref}, {"t": cur}, ["t"], {"t": quantile_bins(ref)}, psi_threshold=0.2, ks_p_value=0.01)
+    assert report.features[0].psi < 0.01

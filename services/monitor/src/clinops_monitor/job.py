@@ -84,10 +84,22 @@ def run_evaluation(
     spec = pipeline.monitoring
     horizon = timedelta(hours=pipeline.horizon_hours)
     start = window_start(as_of, spec.window_days)
+    steps: dict[str, float] = {}
+    tick = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal tick
+        now = time.perf_counter()
+        steps[name] = round(now - tick, 3)
+        tick = now
+
     champion = references.champion(pipeline.model_name)
     reference = references.reference(pipeline.model_name, champion) if champion else None
+    lap("reference")
     window = db.window(pipeline.model_name, start, as_of)
+    lap("read_window")
     outcomes = read_outcomes_fn(conns, start, as_of)
+    lap("read_outcomes")
     labelled = groundtruth.label(
         window,
         outcomes,
@@ -101,10 +113,12 @@ def run_evaluation(
         stored = set(window.loc[window["stored_label"].notna(), "id"])
         fresh = new.loc[~new["prediction_id"].isin(stored)]
         written = db.write_labels(fresh, pipeline.horizon_hours, labelled.watermark)
+    lap("label")
     # the stored label is the record; a fresh one is used where none is stored yet
     merged = window.merge(new[["prediction_id", "label"]], left_on="id", right_on="prediction_id", how="inner")
     merged["label"] = merged["stored_label"].fillna(merged["label"]).astype(int)
     current = drift_sample(db, window, champion, settings.drift_sample) if champion and reference else None
+    lap("read_drift_sample")
     history = db.history(pipeline.namespace, pipeline.name, as_of)
     last_request = rfc3339(history.last_request_at) if history.last_request_at else None
     mine = window.loc[window["model_version"] == champion] if champion else window.iloc[0:0]
@@ -128,6 +142,7 @@ def run_evaluation(
         training_in_flight=training_in_flight(pipeline, last_request),
         volume={str(k): int(v) for k, v in mine["risk_level"].value_counts().items()},
     )
+    lap("compute")
     request = None
     if evaluation.decision.request:
         request = annotation_value(evaluation.decision.reasons, as_of, evaluation.id)
@@ -148,5 +163,6 @@ def run_evaluation(
         requested=evaluation.decision.request,
         suppressed=evaluation.decision.suppressed,
         seconds=round(seconds, 3),
+        steps=steps,
     )
     return Outcome(evaluation, request, written, seconds)

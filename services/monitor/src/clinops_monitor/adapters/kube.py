@@ -5,6 +5,8 @@ RBAC (the chart's monitor ClusterRole): featurepipelines get, list, watch, patch
 
 from __future__ import annotations
 
+from typing import Any
+
 from clinops_monitor.config import GROUP, PLURAL, VERSION, PipelineView
 from clinops_monitor.core.decision import ANNOTATION
 
@@ -15,9 +17,9 @@ def load_config() -> None:
     from kubernetes import config
 
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
 class Pipelines:
@@ -28,6 +30,7 @@ class Pipelines:
         self.api = client.CustomObjectsApi()
 
     def list(self, namespace: str | None = None) -> list[PipelineView]:
+        body: Any
         if namespace:
             body = self.api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
         else:
@@ -35,7 +38,8 @@ class Pipelines:
         return [PipelineView.from_body(item) for item in body.get("items", [])]
 
     def get(self, namespace: str, name: str) -> PipelineView:
-        return PipelineView.from_body(self.api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
+        body: Any = self.api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        return PipelineView.from_body(body)
 
     def request_retraining(self, namespace: str, name: str, value: str) -> None:
         """Set ``clinops.io/retrain-requested`` (a merge patch of that one annotation)."""

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 
 from clinops_common.features.offline import s3_filesystem
 from clinops_common.lake import key
@@ -20,10 +21,16 @@ def read_outcomes(conns: Connections, start: datetime, end: datetime) -> pd.Data
     root = f"{conns.lake_bucket}/{key('silver', 'outcomes')}"
     days = pd.date_range(start.date(), (end + timedelta(days=1)).date(), freq="D")
     wanted = [f"{root}/date={d:%Y-%m-%d}" for d in days]
-    present = [p for p in wanted if fs.get_file_info(p).type.name == "Directory"]
-    if not present:
+    files = [
+        info.path
+        for folder in wanted
+        if fs.get_file_info(folder).type == pafs.FileType.Directory
+        for info in fs.get_file_info(pafs.FileSelector(folder))
+        if info.type == pafs.FileType.File and info.path.endswith(".parquet")
+    ]
+    if not files:
         return empty()
-    ds = pads.dataset(present, filesystem=fs, format="parquet")
+    ds = pads.dataset(files, filesystem=fs, format="parquet")
     frame = ds.to_table(columns=COLUMNS).to_pandas()
     for col in ("event_time", "ingested_at"):
         frame[col] = pd.to_datetime(frame[col], utc=True)

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ COPY (
 # COPY takes no bind parameters: ids are validated UUIDs, strings are quoted by _literal
 FEATURES_SQL = """
 COPY (
-    SELECT array_to_string(feature_values, ',', 'NaN') FROM predictions
+    SELECT id, array_to_string(feature_values, ',', 'NaN') FROM predictions
     WHERE id IN ({ids}) AND feature_order_id = {order}
 ) TO STDOUT
 """
@@ -55,7 +56,7 @@ class Database:
         raw = self.engine.raw_connection()
         try:
             buf = io.BytesIO()
-            with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[attr-defined]
+            with _pg(raw).cursor() as cur, cur.copy(sql) as copy:
                 for chunk in copy:
                     buf.write(bytes(chunk))
             raw.commit()
@@ -95,14 +96,12 @@ class Database:
         out.to_csv(buf, index=False, header=False)
         raw = self.engine.raw_connection()
         try:
-            with raw.cursor() as cur:
+            with _pg(raw).cursor() as cur:
                 cur.execute(
                     "CREATE TEMP TABLE new_outcomes (prediction_id uuid, label boolean, outcome_at timestamptz,"
                     " horizon_hours smallint, watermark timestamptz) ON COMMIT DROP"
                 )
-                with cur.copy(  # type: ignore[attr-defined]
-                    "COPY new_outcomes FROM STDIN WITH (FORMAT csv, NULL '')"
-                ) as copy:
+                with cur.copy("COPY new_outcomes FROM STDIN WITH (FORMAT csv, NULL '')") as copy:
                     copy.write(buf.getvalue())
                 cur.execute(
                     "INSERT INTO prediction_outcomes (prediction_id, label, outcome_at, horizon_hours, watermark)"
@@ -116,7 +115,8 @@ class Database:
             raw.close()
 
     def features(self, prediction_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
-        """The feature names and the ``(len(ids), features)`` matrix of these predictions (one feature order)."""
+        """The feature names and the matrix of these predictions' feature vectors, in the order of
+        ``prediction_ids`` (one feature order; ids without a vector are left out)."""
         if not len(prediction_ids):
             return [], np.empty((0, 0), dtype=np.float32)
         with self.engine.connect() as conn:
@@ -132,10 +132,17 @@ class Database:
         order_id, names = orders[0]
         ids = ",".join(f"'{uuid.UUID(i)}'" for i in prediction_ids)  # validated UUIDs only
         sql = FEATURES_SQL.format(ids=ids, order=_literal(order_id))
-        text = self._copy_out(sql).decode()
-        rows = text.count("\n")
-        values = np.array(text.replace("\n", ",").rstrip(",").split(","), dtype=np.float32) if rows else np.empty(0)
-        return list(names), values.reshape(rows, len(names)) if rows else np.empty((0, len(names)), np.float32)
+        lines = self._copy_out(sql).decode().splitlines()
+        position = {str(uuid.UUID(i)): n for n, i in enumerate(prediction_ids)}
+        matrix = np.full((len(prediction_ids), len(names)), np.nan, dtype=np.float32)
+        found = np.zeros(len(prediction_ids), dtype=bool)
+        if lines:
+            got, values = zip(*(line.split("\t", 1) for line in lines), strict=True)
+            rows = np.array(",".join(values).split(","), dtype=np.float32).reshape(len(lines), len(names))
+            where = np.array([position[i] for i in got])
+            matrix[where] = rows
+            found[where] = True
+        return list(names), matrix[found] if not found.all() else matrix
 
     def history(self, namespace: str, pipeline: str, before: datetime, limit: int = 20) -> History:
         """Drift flags of the pipeline's evaluations before ``before`` and its last request's time."""
@@ -190,3 +197,11 @@ class Database:
 
 def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _pg(raw: Any) -> Any:
+    """The psycopg connection under a pooled SQLAlchemy connection (for COPY)."""
+    conn = raw.driver_connection
+    if conn is None:
+        raise RuntimeError("no driver connection")
+    return conn

@@ -41,7 +41,7 @@ class MlflowReferences:
 
     def champion(self, model_name: str) -> str | None:
         try:
-            from clinops_common.model import resolve_alias  # type: ignore[attr-defined]
+            from clinops_common.model import resolve_alias  # type: ignore[import-not-found,unused-ignore]
         except ImportError as exc:  # the model package is not part of this build yet
             raise ReferenceUnavailable("clinops_common.model is not available in this build (not yet)") from exc
         version: str | None = resolve_alias(self.tracking_uri, model_name, self.alias)
@@ -50,7 +50,7 @@ class MlflowReferences:
     @lru_cache(maxsize=16)  # noqa: B019 (one source per process; versions are immutable)
     def reference(self, model_name: str, version: str) -> Reference:
         try:
-            from clinops_common.model import load_reference  # type: ignore[attr-defined]
+            from clinops_common.model import load_reference  # type: ignore[import-not-found,unused-ignore]
         except ImportError as exc:
             raise ReferenceUnavailable("clinops_common.model is not available in this build (not yet)") from exc
         ref = load_reference(self.tracking_uri, model_name, version)

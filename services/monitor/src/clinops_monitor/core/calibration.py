@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit  # type: ignore[import-untyped]
 
 from clinops_monitor.core.discrimination import Z95
 
@@ -41,12 +41,14 @@ class Calibration:
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    q = np.clip(p, EPS, 1 - EPS)
-    return np.log(q / (1 - q))
+    q = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
+    out: np.ndarray = np.log(q / (1 - q))
+    return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return np.asarray(expit(x))
+    out: np.ndarray = np.asarray(expit(x), dtype=np.float64)
+    return out
 
 
 def calibration_intercept(y: np.ndarray, lp: np.ndarray, iterations: int = 25) -> float:

@@ -13,7 +13,8 @@ A column *drifts* only when both agree: ``PSI >= psi_threshold`` (an effect size
 with the sample) **and** ``KS p < ks_p_value`` (the shift is not sampling noise). KS alone flags
 trivial shifts on large samples (which is why Evidently switches to a normed Wasserstein distance
 above 1,000 reference rows); PSI alone is noisy on small ones. Missing values (NaN) are left out of
-both tests and reported as the column's missing share.
+both tests and reported as the column's missing share. Values are compared at float32 precision,
+the precision the predictions table stores feature vectors in.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import ks_2samp
+from scipy.stats import ks_2samp  # type: ignore[import-untyped]
 
 PSI_FLOOR = 1e-4
 PREDICTION = "probability"
@@ -88,6 +89,12 @@ def psi(bins: Bins, current: np.ndarray) -> float:
     return psi_from_proportions(bins.proportions, proportions(current, bins.edges))
 
 
+def _f32(values: np.ndarray) -> np.ndarray:
+    """At float32 precision (that of ``predictions.feature_values``): a reading of 36.9 stored as a
+    real must fall in the same bin as the reference's 36.9, even when a bin edge is exactly 36.9."""
+    return np.asarray(values, dtype=np.float32).astype(np.float64)
+
+
 def column_drift(
     column: str,
     reference: np.ndarray,
@@ -97,15 +104,16 @@ def column_drift(
     psi_threshold: float,
     ks_p_value: float,
 ) -> ColumnDrift:
-    ref = np.asarray(reference, dtype=np.float64)
-    cur_all = np.asarray(current, dtype=np.float64)
+    ref = _f32(reference)
+    cur_all = _f32(current)
     cur = cur_all[~np.isnan(cur_all)]
     ref = ref[~np.isnan(ref)]
     missing = 1.0 - len(cur) / len(cur_all) if len(cur_all) else 0.0
     if len(cur) == 0 or len(ref) == 0:
         return ColumnDrift(column, float("nan"), float("nan"), float("nan"), False, len(cur), missing)
     ks = ks_2samp(ref, cur)
-    value = psi(bins or quantile_bins(ref), cur)
+    b = Bins(_f32(bins.edges), bins.proportions) if bins is not None else quantile_bins(ref)
+    value = psi(b, cur)
     stat, p = float(ks.statistic), float(ks.pvalue)
     return ColumnDrift(column, stat, p, value, bool(value >= psi_threshold and p < ks_p_value), len(cur), missing)
 

@@ -55,7 +55,7 @@ class Evaluation:
                 "share": self.drift.share,
                 "sample": self.drift_sample,
             }
-        return _clean(
+        out: dict[str, Any] = _clean(
             {
                 "watermark": self.watermark.isoformat() if self.watermark else None,
                 "pending": self.pending,
@@ -65,6 +65,7 @@ class Evaluation:
                 "volume": self.volume,
             }
         )
+        return out
 
 
 def _clean(value: Any) -> Any:

@@ -53,7 +53,8 @@ def watermark(outcomes: pd.DataFrame, as_of: datetime, allowed_lateness: timedel
     if seen.empty:
         return None
     latest = min(pd.Timestamp(seen.max()), cutoff)
-    return (latest - allowed_lateness).to_pydatetime()
+    mark: datetime = (latest - allowed_lateness).to_pydatetime()
+    return mark
 
 
 def label(
