@@ -21,15 +21,18 @@ class ReferenceUnavailable(RuntimeError):
     """The champion's training reference cannot be read (not logged, or MLflow unreachable)."""
 
 
-def reference_from_parts(sample: Any, bins: dict[str, Any], features: tuple[str, ...]) -> Reference:
-    """Build a Reference from a sample frame and a ``{column: {"edges": [...], "proportions": [...]}}`` map."""
-    columns = {c: np.asarray(sample[c], dtype=np.float64) for c in (*features, "probability") if c in sample}
+def reference_from_parts(sample: Any, bins: dict[str, Any], features: tuple[str, ...] | None = None) -> Reference:
+    """A Reference from the logged sample frame and ``bins.json`` (numeric columns only: categorical
+    features have no KS or PSI on edges and are left out of drift)."""
+    names = features if features is not None else tuple(c for c in sample.columns if c not in ("probability", "label"))
+    numeric = [c for c in (*names, "probability") if c in sample and bins.get(c, {}).get("kind", "numeric") == "numeric"]
+    columns = {c: np.asarray(sample[c], dtype=np.float64) for c in numeric}
     parsed = {
         name: Bins(np.asarray(b["edges"], dtype=np.float64), np.asarray(b["proportions"], dtype=np.float64))
         for name, b in bins.items()
-        if "edges" in b and "proportions" in b
+        if name in columns and len(b.get("edges", ())) >= 2
     }
-    return Reference(features=tuple(f for f in features if f in columns), sample=columns, bins=parsed)
+    return Reference(features=tuple(f for f in names if f in columns), sample=columns, bins=parsed)
 
 
 class MlflowReferences:
@@ -54,4 +57,4 @@ class MlflowReferences:
         except ImportError as exc:
             raise ReferenceUnavailable("clinops_common.model is not available in this build (not yet)") from exc
         ref = load_reference(self.tracking_uri, model_name, version)
-        return reference_from_parts(ref.sample, ref.bins, tuple(ref.features))
+        return reference_from_parts(ref.sample, ref.bins)
