@@ -25,7 +25,9 @@ def reference_from_parts(sample: Any, bins: dict[str, Any], features: tuple[str,
     """A Reference from the logged sample frame and ``bins.json`` (numeric columns only: categorical
     features have no KS or PSI on edges and are left out of drift)."""
     names = features if features is not None else tuple(c for c in sample.columns if c not in ("probability", "label"))
-    numeric = [c for c in (*names, "probability") if c in sample and bins.get(c, {}).get("kind", "numeric") == "numeric"]
+    numeric = [
+        c for c in (*names, "probability") if c in sample and bins.get(c, {}).get("kind", "numeric") == "numeric"
+    ]
     columns = {c: np.asarray(sample[c], dtype=np.float64) for c in numeric}
     parsed = {
         name: Bins(np.asarray(b["edges"], dtype=np.float64), np.asarray(b["proportions"], dtype=np.float64))
