@@ -6,7 +6,7 @@ the next 24 hours per patient and hour) and the ledger that reconciles every cou
 ``python -m clinops_common.synthetic --help`` writes it to files, the lake and Kafka.
 """
 
-from clinops_common.synthetic.config import FAULT_KINDS, FaultRates, GeneratorConfig, patient_id
+from clinops_common.synthetic.config import FAULT_KINDS, FaultRates, GeneratorConfig, Scenario, patient_id
 from clinops_common.synthetic.generator import Dataset, generate
 from clinops_common.synthetic.stream import Ledger, Message, Truth
 
@@ -17,6 +17,7 @@ __all__ = [
     "GeneratorConfig",
     "Ledger",
     "Message",
+    "Scenario",
     "Truth",
     "generate",
     "patient_id",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -43,6 +44,25 @@ class FaultRates(BaseModel):
         return cls(**dict.fromkeys(FAULT_KINDS, 0.0))
 
 
+ScenarioKind = Literal["stable", "concept_drift", "covariate_shift", "calibration_drift"]
+
+
+class Scenario(BaseModel):
+    """A change of the world at ``at_hours`` after the window start (see ``latent.py``): ``stable``
+    (none), ``concept_drift`` (the hazard stops following the state the vitals show),
+    ``covariate_shift`` (the bedside monitors read temperature ``temperature_offset_c`` high) or
+    ``calibration_drift`` (the hazard, hence the base rate, is multiplied by ``hazard_factor``).
+    Before ``at_hours`` the rules are those of ``stable``; with the same seed the patients and their
+    latent severity paths are the same in every scenario."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ScenarioKind = "stable"
+    at_hours: float = Field(0.0, ge=0, description="When the change starts, in hours after the window start.")
+    temperature_offset_c: float = Field(1.0, description="covariate_shift: degC added to monitor temperatures.")
+    hazard_factor: float = Field(2.0, gt=0, description="calibration_drift: factor on the hourly hazard.")
+
+
 def default_start() -> datetime:
     """Midnight UTC two days ago: recent enough for Kafka's retention, stable within a day."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -67,6 +87,7 @@ class GeneratorConfig(BaseModel):
         ("vitals", "labs", "medications", "admissions", "outcomes"), description="Topics to emit."
     )
     faults: FaultRates = Field(default_factory=FaultRates)
+    scenario: Scenario = Field(default_factory=Scenario)
 
     @model_validator(mode="after")
     def _check(self) -> GeneratorConfig:

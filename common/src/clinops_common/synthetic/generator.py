@@ -42,7 +42,7 @@ def generate(cfg: GeneratorConfig, *, keep_truth: bool = False) -> Dataset:
     oracle: list[dict[str, Any]] = []
     clean: list[Any] = []
     for bed, p in enumerate(patients[: cfg.patients]):
-        traj = latent.simulate(p, cfg.hours, rng_latent)
+        traj = latent.simulate(p, cfg.hours, rng_latent, cfg.scenario)
         for h in range(cfg.hours):
             oracle.append(
                 {

@@ -22,6 +22,22 @@ given the path, so the true probability of an event in the next 24 hours after h
 which the generator writes for every patient and hour as the oracle. The path is simulated 24 hours
 past the window so the oracle is defined for the last hours too (their events fall outside the
 window, so labels of the last 24 hours are right-censored in the stream).
+
+Scenario switches (``GeneratorConfig.scenario``) change the world from hour ``at_hours`` on (before
+it the rules are the stable ones, and a seed gives the same patients and severity paths):
+
+- ``stable``: nothing changes;
+- ``concept_drift``: the hazard follows a second severity path ``s'`` (the same dynamics around a
+  baseline of 0.6 for everyone, with its own noise and episodes, drawn from a generator seeded by
+  the patient id) instead of ``s``; the vitals and labs still show ``s``, so what they say about the
+  risk is lost while their distribution does not change:
+  ``lambda[h] = exp(-7.0 + 1.1 * s'[h] + 1.4 * max(s'[h] - s'[h-6], 0))``;
+- ``covariate_shift``: the bedside monitors (sources ``monitor-bed*``) read temperature
+  ``temperature_offset_c`` (1 degC) high; nothing else changes, the risk included;
+- ``calibration_drift``: ``lambda[h]`` is multiplied by ``hazard_factor`` (2): the base rate of
+  events about doubles, the ranking of patients by risk stays the same.
+
+The oracle always gives the true probability of the world as it is at each hour.
 """
 
 from __future__ import annotations
@@ -31,12 +47,14 @@ import random
 from dataclasses import dataclass
 
 from clinops_common.synthetic.cohort import Patient
+from clinops_common.synthetic.config import Scenario
 
 HAZARD_INTERCEPT = -7.0
 HAZARD_STATE = 1.1
 HAZARD_TREND = 1.4
 TREND_HOURS = 6
 HORIZON_HOURS = 24
+CONCEPT_BASELINE = 0.6  # concept_drift: the hidden path's baseline, the same for every patient
 
 
 def baseline_severity(p: Patient) -> float:
@@ -66,7 +84,42 @@ def hazard(severity: float, trend: float) -> float:
     return math.exp(HAZARD_INTERCEPT + HAZARD_STATE * severity + HAZARD_TREND * max(trend, 0.0))
 
 
-def simulate(p: Patient, hours: int, rng: random.Random) -> Trajectory:
+def _path(mu: float, total: int, rng: random.Random) -> list[float]:
+    s = max(0.0, rng.gauss(mu, 0.3))
+    drift, left = 0.0, 0
+    severity = []
+    for _ in range(total + 1):
+        severity.append(s)
+        if left == 0 and rng.random() < 0.012:
+            drift, left = rng.uniform(0.08, 0.20), rng.randint(6, 36)
+        step = 0.10 * (mu - s) + (drift if left > 0 else 0.0) + 0.12 * rng.gauss(0, 1)
+        left = max(0, left - 1)
+        s = min(4.0, max(0.0, s + step))
+    return severity
+
+
+def _scenario_hazard(p: Patient, severity: list[float], haz: list[float], scenario: Scenario) -> list[float]:
+    start = math.ceil(scenario.at_hours)
+    if scenario.kind == "calibration_drift":
+        return [h * scenario.hazard_factor if i >= start else h for i, h in enumerate(haz)]
+    if scenario.kind == "concept_drift":
+        rng = random.Random(f"concept-{p.patient_id}")  # noqa: S311 (synthetic data)
+        hidden = _path(CONCEPT_BASELINE, len(severity) - 1, rng)
+        return [
+            hazard(hidden[i], hidden[i] - hidden[max(0, i - TREND_HOURS)]) if i >= start else h
+            for i, h in enumerate(haz)
+        ]
+    return haz
+
+
+def simulate(p: Patient, hours: int, rng: random.Random, scenario: Scenario | None = None) -> Trajectory:
+    traj = _simulate(p, hours, rng)
+    if scenario is None or scenario.kind in ("stable", "covariate_shift"):
+        return traj
+    return Trajectory(traj.severity, _scenario_hazard(p, traj.severity, traj.hazard, scenario))
+
+
+def _simulate(p: Patient, hours: int, rng: random.Random) -> Trajectory:
     total = hours + HORIZON_HOURS
     mu = baseline_severity(p)
     s = max(0.0, rng.gauss(mu, 0.3))

@@ -187,11 +187,13 @@ def patient_events(
 
     step = timedelta(minutes=cfg.vitals_interval_min)
     t = admit + timedelta(seconds=rng.uniform(0, step.total_seconds()))
-    monitor = f"monitor-bed{bed:03d}"
+    monitor, shifted = f"monitor-bed{bed:03d}", cfg.scenario.kind == "covariate_shift"
     meter = f"glucometer-{bed % 7:02d}"
     while t < discharge and "vitals" in topics:
         ts = t + timedelta(seconds=rng.uniform(-20, 20))
         values = vital_values(traj.severity_at(hours_of(ts)), ts.hour + ts.minute / 60, base, rng)
+        if shifted and hours_of(ts) >= cfg.scenario.at_hours:  # covariate shift: the monitors read high
+            values["temperature"] = round(values["temperature"] + cfg.scenario.temperature_offset_c, 1)
         for name in VITALS:
             source = meter if name == "glucose" else monitor
             emit("vitals", ts, source, measurement=name, value=values[name], unit=MEASUREMENTS[name].unit)

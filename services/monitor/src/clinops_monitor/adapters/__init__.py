@@ -1,0 +1,1 @@
+"""One adapter per external system: PostgreSQL, the lake's silver outcomes, MLflow, Kubernetes."""
