@@ -1,5 +1,5 @@
-"""Fixtures for the streaming path: one SparkSession for the session, a fresh lake bucket and topic
-prefix per test, and a ``Pipeline`` that drives the real CLIs and reads back every layer."""
+"""Fixtures for the streaming path (the SparkSession is ``tests/integration/conftest.py``'s): a fresh lake
+bucket and topic prefix per test, and a ``Pipeline`` that drives the real CLIs and reads back every layer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +22,6 @@ from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
 from clinops_common.synthetic import Message
 from clinops_common.synthetic.sinks import produce
-
-
-@pytest.fixture(scope="session")
-def spark(s3: Connections) -> Iterator[Any]:
-    """One local SparkSession for every streaming test (sessions are slow to start)."""
-    from clinops_common.spark import spark_session
-    from clinops_processor.job import SPARK_CONF
-
-    session = spark_session("clinops-tests-stream", s3, master="local[2]", extra_conf=SPARK_CONF)
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 class Pipeline:
