@@ -50,7 +50,9 @@ finite = st.floats(min_value=-1e5, max_value=1e5, allow_nan=False, allow_infinit
 row = st.fixed_dictionaries(
     {
         "topic": st.sampled_from(["vitals", "labs"]),
-        "measurement": st.one_of(st.sampled_from(NAMES), st.sampled_from(["HEART_RATE", "hrv", ""]), st.text(max_size=6)),
+        "measurement": st.one_of(
+            st.sampled_from(NAMES), st.sampled_from(["HEART_RATE", "hrv", ""]), st.text(max_size=6)
+        ),
         "unit": st.one_of(st.sampled_from(UNITS), st.sampled_from(["mg/dl", "K", ""]), st.text(max_size=4)),
         "value": st.one_of(finite, st.integers(-500, 2000).map(float)),
     },
@@ -136,10 +138,23 @@ def test_the_other_rules_on_direct_inputs(spark: Any) -> None:
         _line("medications", 0, {**med, "event_id": "zero", "dose": 0.0, "event_time": "2026-03-01T08:00:00Z"}),
         _line("medications", 1, {**med, "event_id": "negative", "dose": -5000.0, "event_time": "2026-03-01T08:01:00Z"}),
         _line("medications", 2, {**med, "event_id": "tiny", "dose": 0.001, "event_time": "2026-03-01T08:02:00Z"}),
-        _line("medications", 3, {**{k: v for k, v in med.items() if k != "route"}, "event_id": "no-route", "dose": 1.0}),
+        _line(
+            "medications", 3, {**{k: v for k, v in med.items() if k != "route"}, "event_id": "no-route", "dose": 1.0}
+        ),
         _line("medications", 4, {**med, "event_id": "epoch", "dose": 1.0, "event_time": 1772352000}),
         _line("admissions", 5, {**base, "event_id": "no-type", "source": "adt"}),
-        _line("vitals", 6, {**base, "event_id": "epoch-v", "measurement": "heart_rate", "value": 80, "unit": "bpm", "event_time": "1772352000"}),
+        _line(
+            "vitals",
+            6,
+            {
+                **base,
+                "event_id": "epoch-v",
+                "measurement": "heart_rate",
+                "value": 80,
+                "unit": "bpm",
+                "event_time": "1772352000",
+            },
+        ),
     ]
     events = core.parse_bronze(spark.createDataFrame(lines, "value STRING, file STRING")).cache()
     tables, quarantine = core.silver_tables(events, F.current_timestamp())

@@ -287,6 +287,15 @@ def _eligible(c: _Clean) -> list[str]:
     return kinds
 
 
+# Valid events a processor rule rejects: the wire form of each such fault.
+REJECTED: dict[str, Any] = {
+    "unknown_measurement": lambda c, rng: {**c.event, "measurement": f"{c.event['measurement']}_unvalidated"},
+    "unknown_unit": lambda c, rng: {**c.event, "unit": WRONG_UNITS[c.event["unit"]]},
+    "dose_not_positive": lambda c, rng: {**c.event, "dose": rng.choice((0.0, -c.event["dose"]))},
+    "epoch_time": lambda c, rng: {**c.event, "event_time": c.event_ms // 1000},
+}
+
+
 def _dumps(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
@@ -329,17 +338,8 @@ def _apply(fault: str | None, c: _Clean, rng: random.Random) -> tuple[bytes, int
         status = "deadletter"
     elif fault == "malformed_json":
         status = "deadletter"
-    elif fault == "unknown_measurement":
-        wire = {**ev, "measurement": f"{ev['measurement']}_unvalidated"}
-        status = "quarantine"
-    elif fault == "unknown_unit":
-        wire = {**ev, "unit": WRONG_UNITS[ev["unit"]]}
-        status = "quarantine"
-    elif fault == "dose_not_positive":
-        wire = {**ev, "dose": rng.choice((0.0, -ev["dose"]))}
-        status = "quarantine"
-    elif fault == "epoch_time":
-        wire = {**ev, "event_time": c.event_ms // 1000}
+    elif fault in REJECTED:
+        wire = REJECTED[fault](c, rng)
         status = "quarantine"
     value = _dumps(wire)
     if fault == "malformed_json":
