@@ -38,9 +38,11 @@ class Pipeline:
     def produce(self, messages: Iterable[Message], rate: float | None = None) -> int:
         return asyncio.run(produce(messages, self.conns, topic_prefix=self.prefix, rate=rate))
 
-    def ingest(self, *args: str, **settings: Any) -> subprocess.Popen[bytes]:
-        """Start ``python -m clinops_ingest run`` (its log goes to ``self.log``)."""
-        env = {**os.environ, **self.conns.as_env()}
+    def ingest(self, *args: str, s3_endpoint: str | None = None, **settings: Any) -> subprocess.Popen[bytes]:
+        """Start ``python -m clinops_ingest run`` (its log goes to ``self.log``), writing to S3 at
+        ``s3_endpoint`` when given (a proxy in front of the lake's server)."""
+        conns = self.conns.model_copy(update={"s3_endpoint_url": s3_endpoint}) if s3_endpoint else self.conns
+        env = {**os.environ, **conns.as_env()}
         env.update({f"CLINOPS_INGEST_{k.upper()}": str(v) for k, v in settings.items()})
         argv = [sys.executable, "-m", "clinops_ingest", "run", "--topic-prefix", self.prefix, "--group-id", self.group]
         with self.log.open("ab") as log:
