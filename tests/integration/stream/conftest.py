@@ -1,5 +1,5 @@
-"""Fixtures for the streaming path: one SparkSession for the session, a fresh lake bucket and topic
-prefix per test, and a ``Pipeline`` that drives the real CLIs and reads back every layer."""
+"""Fixtures for the streaming path (the SparkSession is ``tests/integration/conftest.py``'s): a fresh lake
+bucket and topic prefix per test, and a ``Pipeline`` that drives the real CLIs and reads back every layer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +22,6 @@ from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
 from clinops_common.synthetic import Message
 from clinops_common.synthetic.sinks import produce
-
-
-@pytest.fixture(scope="session")
-def spark(s3: Connections, stack: Any) -> Iterator[Any]:
-    """One local SparkSession for every streaming test (sessions are slow to start)."""
-    from clinops_common.spark import spark_session
-    from clinops_processor.job import SPARK_CONF
-
-    session = spark_session(
-        "clinops-tests-stream", s3, settings=stack.settings.spark("local[2]"), extra_conf=SPARK_CONF
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 class Pipeline:
@@ -52,9 +38,11 @@ class Pipeline:
     def produce(self, messages: Iterable[Message], rate: float | None = None) -> int:
         return asyncio.run(produce(messages, self.conns, topic_prefix=self.prefix, rate=rate))
 
-    def ingest(self, *args: str, **settings: Any) -> subprocess.Popen[bytes]:
-        """Start ``python -m clinops_ingest run`` (its log goes to ``self.log``)."""
-        env = {**os.environ, **self.conns.as_env()}
+    def ingest(self, *args: str, s3_endpoint: str | None = None, **settings: Any) -> subprocess.Popen[bytes]:
+        """Start ``python -m clinops_ingest run`` (its log goes to ``self.log``), writing to S3 at
+        ``s3_endpoint`` when given (a proxy in front of the lake's server)."""
+        conns = self.conns.model_copy(update={"s3_endpoint_url": s3_endpoint}) if s3_endpoint else self.conns
+        env = {**os.environ, **conns.as_env()}
         env.update({f"CLINOPS_INGEST_{k.upper()}": str(v) for k, v in settings.items()})
         argv = [sys.executable, "-m", "clinops_ingest", "run", "--topic-prefix", self.prefix, "--group-id", self.group]
         with self.log.open("ab") as log:

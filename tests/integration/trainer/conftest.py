@@ -33,14 +33,9 @@ COHORT = GeneratorConfig(
 
 
 @pytest.fixture(scope="session")
-def trainer_spark(s3: Connections, stack: Any) -> Iterator[SparkSession]:
-    from clinops_common.spark import spark_session
-
-    session = spark_session(
-        "clinops-trainer-tests", s3, settings=stack.settings.spark("local[2]"), extra_conf={"spark.sql.shuffle.partitions": "2"})
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+def trainer_spark(spark: SparkSession) -> SparkSession:
+    """The session-wide SparkSession (tests/integration/conftest.py): getOrCreate would return it anyway."""
+    return spark
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
@@ -13,7 +13,6 @@ import pytest
 from clinops_common.events import InvalidEvent, parse_event
 from clinops_common.lake import BATCH_SCHEMAS, BATCH_TABLES, ddl_columns
 from clinops_common.synthetic import FAULT_KINDS, FaultRates, GeneratorConfig, generate
-from clinops_common.synthetic.latent import HORIZON_HOURS
 from clinops_common.synthetic.sinks import batch_table_bytes, read_messages, write_files
 from clinops_common.vocabulary import MEASUREMENTS, in_valid_range, to_canonical
 
@@ -26,7 +25,12 @@ NOISY = FaultRates(
     malformed_json=0.02,
     missing_field=0.02,
     unknown_field=0.02,
+    unknown_measurement=0.02,
+    unknown_unit=0.02,
+    dose_not_positive=0.05,
+    epoch_time=0.01,
 )
+QUARANTINE_FAULTS = ("out_of_range", "unknown_measurement", "unknown_unit", "dose_not_positive", "epoch_time")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +59,8 @@ def test_every_fault_kind_occurs_and_the_ledger_adds_up(dataset) -> None:  # typ
     status = Counter(t.status for t in dataset.truths)
     assert status["silver"] == sum(ledger.valid.values())
     assert status["deadletter"] == sum(ledger.deadletter.values())
-    assert status["quarantine"] == sum(ledger.quarantine.values()) == ledger.faults["out_of_range"]
+    assert status["quarantine"] == sum(ledger.quarantine.values()) == sum(ledger.faults[k] for k in QUARANTINE_FAULTS)
+    assert ledger.quarantine["invalid_record"] == ledger.faults["epoch_time"]  # the processor's rule name
 
 
 def test_each_wire_message_is_what_its_truth_says(dataset) -> None:  # type: ignore[no-untyped-def]
@@ -70,7 +75,18 @@ def test_each_wire_message_is_what_its_truth_says(dataset) -> None:  # type: ign
         assert m.key.decode() == event.patient_id
         t = truths[event.event_id]
         assert t.status in ("silver", "quarantine")
-        if t.measurement:
+        assert (t.status == "quarantine") == (t.fault in QUARANTINE_FAULTS)
+        wire = json.loads(m.value)
+        if t.fault == "unknown_measurement":
+            assert wire["measurement"] not in MEASUREMENTS
+        elif t.fault == "unknown_unit":
+            m_ = MEASUREMENTS[wire["measurement"]]
+            assert wire["unit"] not in (m_.unit, *m_.conversions)
+        elif t.fault == "dose_not_positive":
+            assert wire["dose"] <= 0
+        elif t.fault == "epoch_time":
+            assert wire["event_time"] == t.event_time_ms // 1000  # a number: the schema accepts it as Unix time
+        elif t.measurement:
             value = to_canonical(t.measurement, event.value, event.unit)  # type: ignore[attr-defined]
             assert in_valid_range(t.measurement, value) == (t.status == "silver")
             if t.status == "silver":
@@ -97,7 +113,9 @@ def _event_id(value: bytes) -> str | None:
 def test_oracle_covers_every_patient_hour_with_a_probability(dataset) -> None:  # type: ignore[no-untyped-def]
     assert len(dataset.oracle) == 4 * 24
     assert all(0.0 < r["p_adverse_event_24h"] < 1.0 for r in dataset.oracle)
-    assert HORIZON_HOURS == 24
+    assert {(r["patient_id"], r["time"]) for r in dataset.oracle} == {
+        (f"PT{i:05d}", START + timedelta(hours=h)) for i in range(1, 5) for h in range(24)
+    }
 
 
 def test_batch_tables_follow_the_contract_and_share_patient_ids(dataset) -> None:  # type: ignore[no-untyped-def]

@@ -21,6 +21,11 @@ FAULT_KINDS: tuple[str, ...] = (
     "malformed_json",  # not JSON (dead-lettered: malformed_json)
     "missing_field",  # a required field left out (dead-lettered: missing_field)
     "unknown_field",  # a field the schema does not know (dead-lettered: unknown_field)
+    # Valid events a processor rule must reject (off by default, so default data sets stay as they were):
+    "unknown_measurement",  # a measurement name the vocabulary does not know (quarantined: unknown_measurement)
+    "unknown_unit",  # a unit not accepted for the measurement (quarantined: unknown_unit)
+    "dose_not_positive",  # a medication dose of zero or less (quarantined: dose_not_positive)
+    "epoch_time",  # event_time as Unix seconds: the schema accepts it, silver cannot (quarantined: invalid_record)
 )
 
 
@@ -38,6 +43,10 @@ class FaultRates(BaseModel):
     malformed_json: float = Field(0.003, ge=0, le=1)
     missing_field: float = Field(0.003, ge=0, le=1)
     unknown_field: float = Field(0.003, ge=0, le=1)
+    unknown_measurement: float = Field(0.0, ge=0, le=1, description="Vitals and labs only.")
+    unknown_unit: float = Field(0.0, ge=0, le=1, description="Vitals and labs only.")
+    dose_not_positive: float = Field(0.0, ge=0, le=1, description="Medications only.")
+    epoch_time: float = Field(0.0, ge=0, le=1)
 
     @classmethod
     def none(cls) -> FaultRates:

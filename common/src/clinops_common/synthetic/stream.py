@@ -258,6 +258,21 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 COMMON_REQUIRED = ("event_id", "patient_id", "event_time", "source")
 
 
+# A unit each canonical unit is confused with on the wire, accepted for no measurement that uses it.
+WRONG_UNITS: dict[str, str] = {
+    "bpm": "Hz",
+    "mmHg": "kPa",
+    "degC": "K",
+    "%": "fraction",
+    "/min": "/h",
+    "mg/dL": "mg/dl",
+    "U/L": "ukat/L",
+    "mmol/L": "mEq/dL",
+    "10^9/L": "/uL",
+    "ng/L": "ug/L",
+}
+
+
 def _eligible(c: _Clean) -> list[str]:
     kinds = ["duplicate", "late", "out_of_order", "malformed_json", "missing_field", "unknown_field"]
     if c.topic in ("vitals", "labs"):
@@ -267,7 +282,20 @@ def _eligible(c: _Clean) -> list[str]:
             kinds.append("fahrenheit")
         if name == "glucose":
             kinds.append("mmol_l")
+        kinds += ["unknown_measurement", "unknown_unit"]  # appended last: rate 0 leaves the draws unchanged
+    if c.topic == "medications":
+        kinds.append("dose_not_positive")
+    kinds.append("epoch_time")
     return kinds
+
+
+# Valid events a processor rule rejects: the wire form of each such fault.
+REJECTED: dict[str, Any] = {
+    "unknown_measurement": lambda c, rng: {**c.event, "measurement": f"{c.event['measurement']}_unvalidated"},
+    "unknown_unit": lambda c, rng: {**c.event, "unit": WRONG_UNITS[c.event["unit"]]},
+    "dose_not_positive": lambda c, rng: {**c.event, "dose": rng.choice((0.0, -c.event["dose"]))},
+    "epoch_time": lambda c, rng: {**c.event, "event_time": c.event_ms // 1000},
+}
 
 
 def _dumps(event: dict[str, Any]) -> bytes:
@@ -312,10 +340,14 @@ def _apply(fault: str | None, c: _Clean, rng: random.Random) -> tuple[bytes, int
         status = "deadletter"
     elif fault == "malformed_json":
         status = "deadletter"
+    elif fault in REJECTED:
+        wire = REJECTED[fault](c, rng)
+        status = "quarantine"
     value = _dumps(wire)
     if fault == "malformed_json":
         value = value[: rng.randint(1, len(value) - 2)]  # a proper prefix of an object is never JSON
-    return value, send, status, (fault if status != "silver" else None)
+    reason = "invalid_record" if fault == "epoch_time" else fault
+    return value, send, status, (reason if status != "silver" else None)
 
 
 def inject(
@@ -341,10 +373,10 @@ def inject(
         if truths is not None:
             measurement = ev.get("measurement")
             canonical = ev.get("value") if measurement else None
+            # the time as it is on the wire (whole milliseconds), which is what silver must hold
+            sent_ms = _ms(datetime.fromisoformat(ev["event_time"]))
             truths.append(
-                Truth(
-                    ev["event_id"], c.topic, ev["patient_id"], c.event_ms, status, reason, fault, measurement, canonical
-                )
+                Truth(ev["event_id"], c.topic, ev["patient_id"], sent_ms, status, reason, fault, measurement, canonical)
             )
     messages.sort(key=lambda m: m.timestamp_ms)
     return messages

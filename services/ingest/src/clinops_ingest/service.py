@@ -69,6 +69,7 @@ class Ingestor:
         self.consumed = 0
         self.first_message_at: float | None = None  # monotonic; for throughput figures
         self.consumer: Any = None
+        self.joined = False  # set once the group has assigned partitions (possibly none)
 
     def kafka_topics(self) -> list[str]:
         return [f"{self.settings.topic_prefix}{t}" for t in self.settings.topics]
@@ -145,7 +146,7 @@ class Ingestor:
                     await ingestor.flush(tp)
 
             async def on_partitions_assigned(self, assigned: Any) -> None:
-                return None
+                ingestor.joined = True
 
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.conns.kafka_bootstrap_servers,
@@ -174,6 +175,8 @@ class Ingestor:
                 asked = time.monotonic()
                 polled = await self.consumer.getmany(timeout_ms=200, max_records=s.max_poll_records)
                 now = time.monotonic()
+                if not self.joined:  # the idle timer starts once the group has given us partitions
+                    last_message = now
                 for tp, msgs in polled.items():
                     self._accept(tp, msgs)
                     self.consumed += len(msgs)

@@ -54,11 +54,13 @@ def parse_bronze(lines: DataFrame) -> DataFrame:
         "topic",
         "partition",
         "offset",
-        F.to_timestamp("ingested_at").alias("ingested_at"),
+        F.try_to_timestamp("ingested_at").alias("ingested_at"),
         "raw",
         "file",
         *[F.col(f"ev.{name}").alias(name) for name, _, _ in ddl_columns(EVENT) if name != "event_time"],
-        F.to_timestamp("ev.event_time").alias("event_time"),
+        # try_: an unparseable time (e.g. Unix seconds, which the event schema accepts) is NULL, so the
+        # row goes to quarantine as invalid_record instead of failing the whole run.
+        F.try_to_timestamp("ev.event_time").alias("event_time"),
     )
     return df.withColumn("date", F.to_date("event_time"))
 

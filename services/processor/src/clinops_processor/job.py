@@ -141,7 +141,8 @@ def run(
     held: dict[str, set[str]] = {k: set() for k in objects}
     for row in events.select("file", F.date_format("date", "yyyy-MM-dd").alias("d")).distinct().collect():
         held.setdefault(_key_of(row["file"], bucket), set()).add(row["d"] or "")
-    touched = sorted(set().union(*held.values()) if first_run else dates)
+    # "" stands for rows without an event date (unparseable time: quarantined under the ingest date)
+    touched = sorted(d for d in (set().union(*held.values()) if first_run else dates) if d)
     for df in persisted:
         df.unpersist()
     for k in objects:
