@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from clinops_common.settings import REPO_ROOT, Connections
+from clinops_common.settings import Connections
+from clinops_devstack.settings import REPO_ROOT
 from clinops_monitor.adapters.kube import Pipelines, training_in_flight
 from clinops_monitor.adapters.postgres import Database
 from clinops_monitor.bench import scenarios

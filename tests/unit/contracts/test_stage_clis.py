@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import importlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,8 +62,13 @@ def test_the_stage_command_has_exactly_the_models_options(stage: stages.Stage) -
     assert options == {option(name) for name in model.model_fields}
 
 
-def test_the_trainer_stub_parses_its_arguments_and_says_it_is_not_built() -> None:
+def test_the_trainer_parses_its_rendered_command_and_then_asks_for_its_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [n for n in os.environ if n.startswith("CLINOPS_")]:
+        monkeypatch.delenv(name)
     task = stages.task(pipeline("adverse-event"), stages.Stage.TRAINER, "m1")
     result = CliRunner().invoke(service_app(stages.Stage.TRAINER), list(task.args))
-    assert result.exit_code == 3
-    assert "not built yet" in result.output
+    assert "No such option" not in result.output
+    assert result.exit_code != 0
+    assert "CLINOPS_" in result.output + str(result.exception or "")
