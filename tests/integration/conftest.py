@@ -28,7 +28,7 @@ def spark(s3: Connections, stack: Any) -> Iterator[SparkSession]:
         "clinops-tests",
         s3,
         settings=stack.settings.spark("local[2]"),
-        extra_conf={**SPARK_CONF, "spark.sql.shuffle.partitions": "2"}
+        extra_conf={**SPARK_CONF, "spark.sql.shuffle.partitions": "2"},
     )
     session.sparkContext.setLogLevel("ERROR")
     yield session

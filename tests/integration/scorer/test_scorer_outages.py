@@ -19,11 +19,11 @@ from conftest import World
 from scorer_helpers import ScorerProcess, run_scorer, scorer_env
 
 from clinops_common import db
+from clinops_common.features.materialize import materialize
+from clinops_common.features.online import OnlineStore
 from clinops_devstack import components as comps
 from clinops_devstack import supervisor
 from clinops_devstack.scratch import scratch_stack
-from clinops_common.features.materialize import materialize
-from clinops_common.features.online import OnlineStore
 from clinops_devstack.settings import StackSettings
 from clinops_scorer.audit import libpq_dsn
 

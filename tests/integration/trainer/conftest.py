@@ -3,9 +3,8 @@ the harness's real server (PostgreSQL registry, MinIO artifacts)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 

@@ -14,8 +14,8 @@ from clinops_common.contracts import TrainArgs
 from clinops_common.features.definitions import VITALS_VIEW
 from clinops_common.features.offline import DataFile, OfflineStore
 from clinops_common.settings import Connections
-from clinops_trainer import job
 from clinops_devstack.cohort import Cohort
+from clinops_trainer import job
 from clinops_trainer.config import TrainerSettings
 from clinops_trainer.lake import Lake
 

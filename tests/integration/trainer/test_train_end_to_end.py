@@ -12,8 +12,8 @@ import pandas as pd
 from clinops_common.contracts import TrainArgs
 from clinops_common.model import load_reference, load_registered
 from clinops_common.settings import Connections
-from clinops_trainer import job
 from clinops_devstack.cohort import Cohort
+from clinops_trainer import job
 from clinops_trainer.config import TrainerSettings
 
 MLP = {"hidden_units": [32], "epochs": 6, "batch_size": 256, "seed": 3}

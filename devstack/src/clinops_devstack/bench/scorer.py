@@ -37,11 +37,11 @@ import psycopg
 import redis
 
 from clinops_common import db
-from clinops_devstack.scratch import scratch_stack
 from clinops_common.features.definitions import STREAMING_VIEWS, feature_service
 from clinops_common.features.online import OnlineStore
 from clinops_common.model import ModelPackage, Thresholds, fit_preprocessing, service_schema_ids
 from clinops_common.model.onnx_graphs import mlp_graph
+from clinops_devstack.scratch import scratch_stack
 from clinops_scorer.audit import libpq_dsn
 
 SERVICE = "adverse_event_v1"
@@ -315,7 +315,15 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
             if not args.no_search:
                 say("rate search: p99 <= 10 ms")
                 facts["max_rps_p99_under_10ms"] = search(url, workdir, facts["scorer_p99_ms"], args.step)
-        hello_argv = [sys.executable, "-m", "bentoml", "serve", "clinops_devstack.bench.hello:Hello", "--port", str(hello_port)]
+        hello_argv = [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "clinops_devstack.bench.hello:Hello",
+            "--port",
+            str(hello_port),
+        ]
         with server(hello_argv, env, workdir / "hello.log", hello_port) as url:
             load(url, 50, 5, workdir)
             say(f"hello: {args.rate:.0f} req/s for {args.duration:.0f} s")

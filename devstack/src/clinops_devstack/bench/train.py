@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 import numpy as np
 
 from clinops_common.contracts import TrainArgs
-from clinops_devstack.scratch import scratch_stack
 from clinops_common.features.definitions import feature_service
 from clinops_common.model import Thresholds, fit_preprocessing, service_schema_ids
 from clinops_common.model.package import ModelPackage
 from clinops_common.synthetic import FaultRates, GeneratorConfig
+from clinops_devstack.scratch import scratch_stack
 from clinops_trainer import evaluation as ev
 from clinops_trainer import families
 from clinops_trainer.config import TrainerSettings
@@ -69,7 +69,11 @@ def main(argv: list[str] | None = None) -> None:
         conns = stack.connections()
         t0 = time.monotonic()
         spark = spark_session(
-            "clinops-bench-train", conns, settings=stack.spark("local[2]"), extra_conf={"spark.sql.shuffle.partitions": "4"})
+            "clinops-bench-train",
+            conns,
+            settings=stack.spark("local[2]"),
+            extra_conf={"spark.sql.shuffle.partitions": "4"},
+        )
         spark.sparkContext.setLogLevel("ERROR")
         cohort = build_cohort(conns, spark, cfg, stroke=False)
         spark.stop()

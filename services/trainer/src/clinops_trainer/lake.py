@@ -9,11 +9,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from clinops_common.features.definitions import LABEL_VIEW, STROKE_VIEW
-from clinops_common.features.offline import OfflineStore, Snapshot, s3_filesystem
+from clinops_common.features.offline import OfflineStore, Snapshot
 from clinops_common.features.pit import utc
 from clinops_common.features.training import build_training_set
 from clinops_common.lake import batch_path
 from clinops_common.settings import Connections
+from clinops_common.storage import s3_filesystem
 from clinops_trainer.dataset import EntityRows, streaming_entity_rows
 
 STROKE_LABEL = "stroke_occurred"

@@ -8,9 +8,9 @@ import pandas as pd
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-from clinops_common.features.offline import s3_filesystem
 from clinops_common.lake import key
 from clinops_common.settings import Connections
+from clinops_common.storage import s3_filesystem
 
 COLUMNS = ["patient_id", "event_time", "outcome_type", "ingested_at"]
 

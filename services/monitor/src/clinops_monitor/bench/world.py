@@ -29,9 +29,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from clinops_common.features.offline import s3_filesystem
 from clinops_common.lake import key
 from clinops_common.settings import Connections
+from clinops_common.storage import s3_filesystem
 from clinops_common.synthetic import FaultRates, GeneratorConfig, Scenario, generate
 from clinops_common.synthetic.config import ScenarioKind
 from clinops_common.vocabulary import VITALS
