@@ -23,7 +23,7 @@ async def _one(session: aiohttp.ClientSession, url: str, body: bytes, scheduled:
         async with session.post(url, data=body, headers={"content-type": "application/json"}) as r:
             payload = await r.read()
             status = r.status
-    except aiohttp.ClientError:
+    except (aiohttp.ClientError, TimeoutError):  # counted as failures, never fatal
         status, payload = 0, b""
     done = time.perf_counter()
     pid = None
