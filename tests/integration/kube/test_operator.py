@@ -1,13 +1,15 @@
 """The operator (kopf's KopfRunner, in this process) against the local control plane.
 
-kwok stands in for the kubelets and spark-operator: SparkApplications go SUBMITTED -> RUNNING ->
-COMPLETED, pods of Jobs run and succeed; a pipeline labelled ``clinops.io/simulate-failure=<stage>``
-propagates the label to its children and kwok fails that stage's child.
+The operator runs with a token of the chart's ServiceAccount (the ``cluster`` fixture's
+``$KUBECONFIG``), so a verb the chart's ClusterRole lacks fails these tests. kwok stands in for the
+kubelets and spark-operator: SparkApplications go SUBMITTED -> RUNNING -> COMPLETED, pods of Jobs
+"run" and succeed (no container runs: these tests prove what the operator does, not what the
+children do); a pipeline labelled ``clinops.io/simulate-failure=<stage>`` propagates the label to
+its children and kwok fails that stage's child.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,7 +36,6 @@ def _phase(cluster: Any, namespace: str, name: str = "adverse-event") -> str:
 def test_run_now_goes_from_spark_applications_to_trainer_job_to_ready(
     cluster: Any, namespace: str, operator: KopfRunner
 ) -> None:
-    t0 = time.monotonic()
     cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(example_body(namespace)))
     phases: list[str] = []
 
@@ -45,7 +46,6 @@ def test_run_now_goes_from_spark_applications_to_trainer_job_to_ready(
         return phase == "Ready"
 
     wait_for("phase Ready", ready, timeout_s=RUN_TIMEOUT_S, every_s=0.2)
-    elapsed = time.monotonic() - t0
     fp = cluster.get("featurepipeline", "adverse-event", namespace)
     uid = fp["metadata"]["uid"]
     run_id = fp["status"]["lastRuns"]["trainer"]["runId"]
@@ -76,7 +76,6 @@ def test_run_now_goes_from_spark_applications_to_trainer_job_to_ready(
     # Phases seen by polling every 0.2 s: never out of order.
     order = ["Pending", "Processing", "Featurizing", "Materializing", "Training", "Ready"]
     assert phases == sorted(phases, key=order.index), phases
-    assert elapsed < RUN_TIMEOUT_S
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,12 @@ def _replica(name: str, priority: int, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
 def _peers(cluster: Any, name: str) -> int:
     out = cluster.kubectl("get", "clusterkopfpeering", name, "-o", "json")
     return len(json.loads(out).get("status") or {})
@@ -51,15 +57,21 @@ def test_with_peering_only_the_highest_priority_replica_creates_children(
 
         wait_for("phase Ready", ready, timeout_s=90)
         # Judge the low-priority replica by what it did while the high-priority one was alive: once
-        # the high one stops, the low one rightly takes over (and starts any cron slot that passed).
+        # the high one stops, the low one rightly takes over.
         low_while_paused = logs["low"].read_text()
+        _stop(replicas["high"])
+        # Stop the low one only once it has seen the high one go (else the order of the two shutdowns
+        # decides whether it logs the resume): proof that it was paused until then.
+        wait_for(
+            "the low-priority replica resuming",
+            lambda: "Resuming operations after the pause" in logs["low"].read_text(),
+            timeout_s=60,
+        )
     finally:
         for proc in replicas.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=30)
+            _stop(proc)
         cluster.kubectl("delete", "clusterkopfpeering", name, "--wait=false", check=False)
-    high, low = logs["high"].read_text(), logs["low"].read_text()
+    high = logs["high"].read_text()
     assert f"{namespace}/adverse-event: created adverse-event-proc-" in high, high[-2000:]
     assert f"{namespace}/adverse-event" not in low_while_paused, low_while_paused[-2000:]
-    assert "Resuming operations after the pause" in low, "the low-priority replica was paused"
+    assert replicas["high"].returncode == replicas["low"].returncode == 0

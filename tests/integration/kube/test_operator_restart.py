@@ -6,12 +6,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kube_helpers import example_body, wait_for
+
+from clinops_devstack import toolchain
 
 
 def _start_operator(log: Path) -> subprocess.Popen[bytes]:
@@ -36,6 +40,29 @@ def _children(cluster: Any, namespace: str) -> Iterator[str]:
     yield from (f"Job/{n}" for n in cluster.names("jobs", namespace))
 
 
+def _wait_for_phase(cluster: Any, namespace: str, phase: str, timeout_s: float) -> list[str]:
+    """Watch the pipeline's phase until it is ``phase``; the phases seen, in order."""
+    kubectl = toolchain.require(toolchain.KUBERNETES, cluster.settings.cache) / "bin" / "kubectl"
+    argv = [str(kubectl), f"--kubeconfig={cluster.kubeconfig}", "get", "featurepipeline", "adverse-event"]
+    argv += ["-n", namespace, "--watch", "-o", 'jsonpath={.status.phase}{"\\n"}']
+    watch = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    timer = threading.Timer(timeout_s, watch.kill)
+    timer.start()
+    seen: list[str] = []
+    try:
+        assert watch.stdout is not None
+        for line in watch.stdout:
+            if line.strip() and (not seen or seen[-1] != line.strip()):
+                seen.append(line.strip())
+            if seen and seen[-1] == phase:
+                return seen
+    finally:
+        timer.cancel()
+        watch.kill()
+        watch.wait()
+    pytest.fail(f"no phase {phase} within {timeout_s:.0f}s (seen: {seen})")
+
+
 def test_killed_mid_run_the_restarted_operator_completes_the_run_without_duplicates(
     cluster: Any, namespace: str, tmp_path: Path
 ) -> None:
@@ -43,14 +70,11 @@ def test_killed_mid_run_the_restarted_operator_completes_the_run_without_duplica
     first = _start_operator(log)
     try:
         cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(example_body(namespace)))
-
-        def featurizing() -> bool:
-            fp = cluster.get("featurepipeline", "adverse-event", namespace) or {}
-            return (fp.get("status") or {}).get("phase") == "Featurizing"
-
-        wait_for("phase Featurizing", featurizing, timeout_s=90, every_s=0.1)
+        # A watch, not polling: the phase lasts a few seconds, a loaded machine can poll past it.
+        phases = _wait_for_phase(cluster, namespace, "Featurizing", timeout_s=90)
     finally:
         _stop(first, signal.SIGKILL)
+    assert phases[-1] == "Featurizing", phases
     assert first.returncode == -signal.SIGKILL
     seen_at_kill = sorted(_children(cluster, namespace))
 
