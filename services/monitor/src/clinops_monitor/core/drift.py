@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import ks_2samp  # type: ignore[import-untyped]
+from scipy.stats import ks_2samp  # type: ignore[import-untyped,unused-ignore]
 
 PSI_FLOOR = 1e-4
 PREDICTION = "probability"
