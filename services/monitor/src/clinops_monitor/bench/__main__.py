@@ -95,7 +95,7 @@ def main() -> None:
         print(f"labels_written={out.labels_written}")
         print(f"drift_sample={out.evaluation.drift_sample}")
         print(f"features_checked={len(out.evaluation.drift.features) if out.evaluation.drift else 0}")
-        print("evidently_drift_s=not-measured (the Evidently reference environment is not built yet)")
+        print("evidently_drift_s=not-measured (not built yet: Evidentlys figures are compared, not timed)")
         _scenarios(url, conns)
         database.close()
 
