@@ -21,16 +21,19 @@ import pandas as pd
 
 from clinops_common import db
 from clinops_common.devstack.scratch import scratch_stack
+from clinops_common.settings import Connections
 from clinops_monitor.adapters.postgres import Database
 from clinops_monitor.bench import scenarios
 from clinops_monitor.bench.world import FEATURES, START, World, WorldConfig, build, write_outcomes, write_predictions
-from clinops_monitor.config import MonitorSettings, PipelineView
+from clinops_monitor.config import MonitoringSpec, MonitorSettings, PipelineView
 from clinops_monitor.core.drift import quantile_bins
 from clinops_monitor.core.evaluation import Reference
 from clinops_monitor.job import run_evaluation
 
 N_PATIENTS = int(os.environ.get("BENCH_MONITOR_PATIENTS", "20000"))
 HOURS = 50
+SCENARIO_FLOOR = 0.6
+PARTS = os.environ.get("BENCH_MONITOR_PARTS", "eval,scenarios").split(",")
 
 
 def _big_world(rng: np.random.Generator) -> World:
@@ -70,40 +73,43 @@ def main() -> None:
         conns = stack.connections()
         url = conns.database_url.get_secret_value()
         db.upgrade(url)
-        world = _big_world(rng)
-        t0 = time.perf_counter()
-        write_predictions(url, world, model_name="bench")
-        lake = scenarios.lake_for(conns, "bench-lake")
-        write_outcomes(lake, world)
-        print(f"setup_write_s={time.perf_counter() - t0:.1f}", flush=True)
-        view = PipelineView(namespace="default", name="bench", model_name="bench")
-        database = Database(url)
-        settings = MonitorSettings(allowed_lateness_hours=0)
-        as_of = START + timedelta(hours=HOURS + 40)
-        out = run_evaluation(
-            view,
-            as_of,
-            settings=settings,
-            conns=lake,
-            db=database,
-            references=scenarios.StaticReferences(world.reference),
-            patcher=None,
-        )
-        champion = out.evaluation.champion
-        print(f"monitor_eval_s={out.seconds:.2f}")
-        print(f"predictions={champion.labelled if champion else 0}")
-        print(f"labels_written={out.labels_written}")
-        print(f"drift_sample={out.evaluation.drift_sample}")
-        print(f"features_checked={len(out.evaluation.drift.features) if out.evaluation.drift else 0}")
-        print("evidently_drift_s=not-measured (not built yet: Evidentlys figures are compared, not timed)")
-        _scenarios(url, conns)
-        database.close()
+        if "eval" in PARTS:
+            _one_evaluation(url, conns, rng)
+        if "scenarios" in PARTS:
+            _scenarios(url, conns)
 
 
-def _scenarios(url: str, conns: object) -> None:
-    from clinops_common.settings import Connections
+def _one_evaluation(url: str, conns: Connections, rng: np.random.Generator) -> None:
+    world = _big_world(rng)
+    t0 = time.perf_counter()
+    write_predictions(url, world, model_name="bench")
+    lake = scenarios.lake_for(conns, "bench-lake")
+    write_outcomes(lake, world)
+    print(f"setup_write_s={time.perf_counter() - t0:.1f}", flush=True)
+    view = PipelineView(namespace="default", name="bench", model_name="bench")
+    database = Database(url)
+    settings = MonitorSettings(allowed_lateness_hours=0)
+    as_of = START + timedelta(hours=HOURS + 40)
+    out = run_evaluation(
+        view,
+        as_of,
+        settings=settings,
+        conns=lake,
+        db=database,
+        references=scenarios.StaticReferences(world.reference),
+        patcher=None,
+    )
+    champion = out.evaluation.champion
+    print(f"monitor_eval_s={out.seconds:.2f}")
+    print(f"predictions={champion.labelled if champion else 0}")
+    print(f"labels_written={out.labels_written}")
+    print(f"drift_sample={out.evaluation.drift_sample}")
+    print(f"features_checked={len(out.evaluation.drift.features) if out.evaluation.drift else 0}")
+    print("evidently_drift_s=not-measured (not built yet: Evidentlys figures are compared, not timed)")
+    database.close()
 
-    assert isinstance(conns, Connections)
+
+def _scenarios(url: str, conns: Connections) -> None:
     database = Database(url)
     settings = MonitorSettings(drift_sample=20_000)
     found: dict[str, float | None] = {}
@@ -114,7 +120,9 @@ def _scenarios(url: str, conns: object) -> None:
         write_predictions(url, world, model_name=name)
         lake = scenarios.lake_for(conns, name)
         write_outcomes(lake, world)
-        view = PipelineView(namespace="default", name=name, model_name=name)
+        # the scenario tests' FeaturePipeline: floor 0.6, 7-day window, 200 outcomes
+        monitoring = MonitoringSpec(aurocFloor=SCENARIO_FLOOR, windowDays=7, minOutcomes=200)
+        view = PipelineView(namespace="default", name=name, model_name=name, monitoring=monitoring)
         outs = scenarios.run(
             world,
             view,
