@@ -145,6 +145,10 @@ demo-features: ## Featurize silver, materialize to Redis, print one online vecto
 features-catalogue: ## Print the feature catalogue (entity, views, services; FEATURES=1 lists every feature)
 	@$(FEATURIZER) catalogue $(if $(FEATURES),--features,)
 
+.PHONY: bench-monitor
+bench-monitor: ## Monitor benchmark: one evaluation over 1M labelled predictions, then the four scenario worlds (name=value)
+	@$(RUN) python -m clinops_devstack.bench.monitor
+
 .PHONY: bench-features
 bench-features: ## Feature-store benchmark: materialization, online vs bare Redis reads, our PIT join vs Feast's
 	@$(RUN) python -m clinops_devstack.bench.features $(BENCH_FEATURES_ARGS)

@@ -33,6 +33,10 @@ MAVEN_DEPENDENCY_PLUGIN = "3.8.1"
 # virtualenv: its caps (pandas<3, redis<8, prometheus_client<0.25) clash with the project's lock.
 FEAST_VERSION = "0.67.0"
 FEAST_REQUIREMENTS = Path(__file__).with_name("feast-reference.txt")
+# Evidently, the reference for the monitor's drift tests (tests and bench-monitor only), in its own
+# environment for the same reason.
+EVIDENTLY_VERSION = "0.7.23"
+EVIDENTLY_REQUIREMENTS = Path(__file__).with_name("evidently-reference.txt")
 
 # The local Kubernetes control plane (`make cluster-up`, the operator's tests), all from the Go module proxy.
 KUBERNETES_VERSION = "v1.34.4"
@@ -163,6 +167,26 @@ def _build_feast_reference(home: Path) -> None:
     _run([_uv(), "venv", "--quiet", "--python", "python3.11", str(venv)], env=env)
     _run(
         [_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), "-r", str(FEAST_REQUIREMENTS)],
+        env=env,
+    )
+
+
+def _build_evidently_reference(home: Path) -> None:
+    venv = home / "venv"
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": str(venv)}
+    env.pop("UV_FROZEN", None)
+    _run([_uv(), "venv", "--quiet", "--python", "python3.11", str(venv)], env=env)
+    _run(
+        [
+            _uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(venv / "bin" / "python"),
+            "-r",
+            str(EVIDENTLY_REQUIREMENTS),
+        ],
         env=env,
     )
 
@@ -330,6 +354,12 @@ FEAST_REFERENCE = Tool(
     "venv/bin/python",
     _build_feast_reference,
 )
+EVIDENTLY_REFERENCE = Tool(
+    "evidently-reference",
+    f"{EVIDENTLY_VERSION}-{_requirements_digest(EVIDENTLY_REQUIREMENTS)}",
+    "venv/bin/python",
+    _build_evidently_reference,
+)
 ETCD = Tool("etcd", ETCD_VERSION, "bin/etcd", _build_etcd)
 KUBERNETES = Tool("kubernetes", KUBERNETES_VERSION, "bin/kubectl", _build_kubernetes)
 KWOK = Tool("kwok", KWOK_VERSION, "bin/kwok", _build_kwok)
@@ -357,12 +387,18 @@ TOOLS: tuple[Tool, ...] = (
     HELM,
     KUBERNETES,
     FEAST_REFERENCE,
+    EVIDENTLY_REFERENCE,
 )
 
 
 def feast_python(cache: Path) -> Path:
     """The Python of the pinned Feast environment (the point-in-time join's reference)."""
     return require(FEAST_REFERENCE, cache) / "venv" / "bin" / "python"
+
+
+def evidently_python(cache: Path) -> Path:
+    """The Python of the pinned Evidently environment (the monitor's drift reference)."""
+    return require(EVIDENTLY_REFERENCE, cache) / "venv" / "bin" / "python"
 
 
 def spark_s3a_jars(cache: Path) -> list[Path]:

@@ -22,11 +22,11 @@ import pytest
 import yaml
 
 from clinops_common.settings import Connections
+from clinops_devstack.bench.monitor import scenarios
+from clinops_devstack.bench.monitor.world import FEATURES, WorldConfig, build, write_outcomes, write_predictions
 from clinops_devstack.settings import REPO_ROOT
 from clinops_monitor.adapters.kube import Pipelines, training_in_flight
 from clinops_monitor.adapters.postgres import Database
-from clinops_monitor.bench import scenarios
-from clinops_monitor.bench.world import FEATURES, WorldConfig, build, write_outcomes, write_predictions
 from clinops_monitor.config import MonitorSettings
 from clinops_monitor.core.decision import ANNOTATION
 from clinops_monitor.job import Outcome

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit  # type: ignore[import-untyped,unused-ignore]
 
 from clinops_monitor.core.discrimination import Z95
 

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import rankdata  # type: ignore[import-untyped,unused-ignore]
 
 Z95 = 1.959963984540054
 

@@ -6,7 +6,8 @@ Two tests, chosen deliberately and applied to every numeric column (features and
   asymptotic above) of the current sample against the reference *sample* (<= 20,000 validation rows):
   statistic D and p-value;
 - **PSI** (population stability index) on the reference's own bins: ``sum((r - c) * ln(r / c))`` over
-  the bins, proportions of 0 replaced by 1e-4 (Evidently's convention, so the figures compare).
+  the bins, empty bins filled as Evidently fills them (1e-4, or a millionth of the smallest non-empty
+  share when that is below 1e-4), so the figures compare.
   Values outside the reference's range fall into its first or last bin.
 
 A column *drifts* only when both agree: ``PSI >= psi_threshold`` (an effect size that does not grow
@@ -23,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import ks_2samp
+from scipy.stats import ks_2samp  # type: ignore[import-untyped,unused-ignore]
 
 PSI_FLOOR = 1e-4
 PREDICTION = "probability"
@@ -79,9 +80,19 @@ def proportions(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return counts / counts.sum() if counts.sum() else counts
 
 
+def _fill_zeroes(shares: np.ndarray) -> np.ndarray:
+    """Evidently's rule: an empty bin counts as 1e-4, or as a millionth of the smallest non-empty
+    share when that is itself at most 1e-4."""
+    nonzero = shares[shares != 0]
+    if len(nonzero) == 0:
+        return np.full_like(shares, PSI_FLOOR)
+    smallest = float(nonzero.min())
+    return np.where(shares == 0, smallest / 1e6 if smallest <= PSI_FLOOR else PSI_FLOOR, shares)
+
+
 def psi_from_proportions(reference: np.ndarray, current: np.ndarray) -> float:
-    r = np.where(reference == 0, PSI_FLOOR, reference)
-    c = np.where(current == 0, PSI_FLOOR, current)
+    r = _fill_zeroes(np.asarray(reference, dtype=np.float64))
+    c = _fill_zeroes(np.asarray(current, dtype=np.float64))
     return float(np.sum((r - c) * np.log(r / c)))
 
 

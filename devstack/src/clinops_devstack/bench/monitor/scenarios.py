@@ -9,13 +9,14 @@ from datetime import datetime, timedelta
 import boto3
 
 from clinops_common.settings import Connections
+from clinops_common.synthetic.config import ScenarioKind
+from clinops_devstack.bench.monitor.world import START, World
 from clinops_monitor.adapters.postgres import Database
-from clinops_monitor.bench.world import START, World
 from clinops_monitor.config import MonitorSettings, PipelineView
 from clinops_monitor.core.evaluation import Reference
 from clinops_monitor.job import Outcome, PipelinePatcher, run_evaluation
 
-SCENARIOS = ("stable", "concept_drift", "covariate_shift", "calibration_drift")
+SCENARIOS: tuple[ScenarioKind, ...] = ("stable", "concept_drift", "covariate_shift", "calibration_drift")
 
 
 @dataclass(frozen=True)
