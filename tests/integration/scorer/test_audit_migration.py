@@ -45,7 +45,7 @@ def test_upgrade_downgrade_upgrade_keeps_every_row_readable(fresh_db: str) -> No
                 ),
                 {"id": legacy, "t": t},
             )
-        db.upgrade(fresh_db)
+        db.upgrade(fresh_db, "0002")
         assert db.current_revision(fresh_db) == "0002"
         compact = uuid.uuid4()
         with engine.begin() as conn:
@@ -125,7 +125,7 @@ def test_upgrade_downgrade_upgrade_keeps_every_row_readable(fresh_db: str) -> No
         assert back[compact].latency_ms == 0
         assert back[legacy].features == {"heart_rate": 72.0}
 
-        db.upgrade(fresh_db)
+        db.upgrade(fresh_db, "0002")
         assert db.current_revision(fresh_db) == "0002"
     finally:
         engine.dispose()
