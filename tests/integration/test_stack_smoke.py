@@ -4,6 +4,7 @@ through another."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -41,16 +42,14 @@ def test_spark_writes_and_reads_partitioned_parquet_through_s3a(s3: Connections)
     assert any("/part=3/" in k and k.endswith(".parquet") for k in keys), keys
 
 
-def test_redis_hash_with_ttl(redis_url: str) -> None:
-    result = smoke.redis_roundtrip(Connections(redis_url=redis_url))  # type: ignore[arg-type]
+def test_redis_hash_with_ttl(redis_url: str, stack: Any) -> None:
+    result = smoke.redis_roundtrip(stack.ensure("redis"))
     assert result.facts["value"] == {"heart_rate": "72", "spo2": "98"}
     assert 0 < result.facts["ttl"] <= 60
 
 
-def test_postgres_alembic_migration_creates_the_audited_predictions_table(
-    database_url: str,
-) -> None:
-    result = smoke.postgres_migrate(Connections(database_url=database_url))  # type: ignore[arg-type]
+def test_postgres_alembic_migration_creates_the_audited_predictions_table(database_url: str, stack: Any) -> None:
+    result = smoke.postgres_migrate(stack.ensure("postgres"))
     assert result.facts["revision"] == db.head_revision()
     assert {"predictions", "alembic_version"} <= set(result.facts["tables"])
     assert result.facts["row"]["features"] == {"heart_rate": 72.0}

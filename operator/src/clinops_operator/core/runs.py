@@ -153,8 +153,8 @@ def _stage_record(
         "message": message,
     }
     record["finishedAt" if state != "Running" else "startedAt"] = iso(now)
-    if state == "Succeeded":
-        record["result"] = result.model_dump(mode="json") if result else None
+    if result is not None:  # absent when a stage succeeded without a document (null would delete it in a merge patch)
+        record["result"] = result.model_dump(mode="json")
     return record
 
 
