@@ -6,8 +6,9 @@ contract models), with the rendered environment (the spec's plain values; secret
 from the harness, as a local executor resolves them). Each must exit 0 and leave a result document
 that the operator's own reader (``clinops_operator.results.LakeResults``) reads back; the featurizer's
 snapshot id must reach the materializer's and the trainer's arguments; the Redis keys must expire
-after the spec's ``stores.redis.ttlHours``. The trainer is not built yet: its rendered command must
-parse and exit 3 saying so.
+after the spec's ``stores.redis.ttlHours``. The trainer's rendered command must parse and reach the
+data: six hours of three patients hold no labelled row, which it must refuse with a clear message
+(``tests/integration/trainer`` trains for real from the same contract).
 """
 
 from __future__ import annotations
@@ -161,8 +162,11 @@ def test_stroke_stage_runs_its_rendered_command_and_feeds_the_trainer(streaming:
     assert train.arguments.snapshot_id == result.snapshot_id
 
 
-def test_trainer_parses_its_rendered_command_and_says_it_is_not_built(streaming: dict[str, Any], stack: Any) -> None:
+def test_trainer_runs_its_rendered_command_and_refuses_a_snapshot_without_labels(
+    streaming: dict[str, Any], stack: Any, mlflow_url: str
+) -> None:
     t = task(streaming["p"], Stage.TRAINER, RUN_ID, streaming["done"])
     proc = run_task(t, streaming["conns"], stack, streaming["log"])
-    assert proc.returncode == 3, proc.stderr[-2000:]
-    assert "not built yet" in proc.stderr
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "train failed" in proc.stderr
+    assert "No such option" not in proc.stderr
