@@ -8,14 +8,11 @@ kubeconform validates manifests without a cluster. The built-in kinds' schemas c
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
-
-from clinops_devstack import toolchain
 
 SCHEMA_KUBERNETES_VERSION = "1.34.0"
 
@@ -130,26 +127,3 @@ def write_crd_schemas(crds: Iterable[Path], out: Path) -> list[Path]:
                 target.write_text(json.dumps(schema, indent=1))
                 written.append(target)
     return written
-
-
-def kubeconform(cache: Path, crd_schema_dir: Path, files: list[str], stdin: str | None = None) -> str:
-    """Run kubeconform in strict mode with offline schemas only; raise with its report on failure."""
-    binary = toolchain.require(toolchain.KUBECONFORM, cache) / "bin" / "kubeconform"
-    kube = toolchain.require(toolchain.KUBERNETES_SCHEMAS, cache)
-    argv = [
-        str(binary),
-        "-strict",
-        "-summary",
-        "-kubernetes-version",
-        SCHEMA_KUBERNETES_VERSION,
-        "-schema-location",
-        f"{kube}/{{{{ .NormalizedKubernetesVersion }}}}-local{{{{ .StrictSuffix }}}}/"
-        "{{ .ResourceKind }}{{ .KindSuffix }}.json",
-        "-schema-location",
-        f"{crd_schema_dir}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
-        *(files or ["-"]),
-    ]
-    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise toolchain.ToolError(f"kubeconform rejected the manifests:\n{proc.stdout}{proc.stderr}")
-    return proc.stdout

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from clinops_devstack import schemas, toolchain
+from clinops_devstack import kubeconform, schemas, toolchain
 from clinops_devstack.settings import REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "clinops"
@@ -63,7 +63,7 @@ def test_rendered_chart_passes_kubeconform_strict_offline(cache: Path, crd_schem
         "1.34.4",
         *(["-f", str(values)] if values else []),
     )
-    report = schemas.kubeconform(cache, crd_schemas, [], stdin=rendered)
+    report = kubeconform.kubeconform(cache, crd_schemas, [], stdin=rendered)
     assert "Invalid: 0, Errors: 0, Skipped: 0" in report, report
     for kind in ("Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"):
         assert f"kind: {kind}" in rendered
@@ -79,7 +79,7 @@ def test_examples_and_rendered_children_pass_kubeconform(cache: Path, crd_schema
     )
     children.write_text(render.stdout)
     examples = sorted(str(p) for p in (REPO_ROOT / "manifests").glob("*.yaml"))
-    report = schemas.kubeconform(cache, crd_schemas, [*examples, str(children)])
+    report = kubeconform.kubeconform(cache, crd_schemas, [*examples, str(children)])
     assert "Invalid: 0, Errors: 0, Skipped: 0" in report, report
 
 
@@ -99,7 +99,7 @@ spec:
     bad_pipeline = (REPO_ROOT / "manifests" / "adverse-event.yaml").read_text().replace("bucket: lake", "bukket: lake")
     for doc in (bad_deployment, bad_pipeline):
         with pytest.raises(toolchain.ToolError, match="additional properties"):
-            schemas.kubeconform(cache, crd_schemas, [], stdin=doc)
+            kubeconform.kubeconform(cache, crd_schemas, [], stdin=doc)
 
 
 @pytest.fixture(scope="module")
