@@ -52,7 +52,15 @@ class LakeConnection(_Required):
     lake_bucket: str = Field("lake", description="Bucket holding bronze, silver, the feature stores and run results.")
 
 
-class Connections(LakeConnection):
+class ServingConnections(_Required):
+    """What online scoring needs: the online store, the audit database and the model registry."""
+
+    redis_url: SecretStr = Field(description="Redis URL of the online feature store (may carry a password).")
+    database_url: SecretStr = Field(description="SQLAlchemy URL of the clinops database (predictions, audit).")
+    mlflow_tracking_uri: str = Field(description="MLflow tracking server URL.")
+
+
+class Connections(LakeConnection, ServingConnections):
     """Endpoints and credentials of every external system, read from ``CLINOPS_*`` variables.
 
     No endpoint or credential has a default: a missing one is an error naming its variable
@@ -60,9 +68,6 @@ class Connections(LakeConnection):
 
     kafka_bootstrap_servers: str = Field(description="Kafka bootstrap servers, comma separated.")
     mlflow_bucket: str = Field("mlflow", description="Bucket holding MLflow artifacts.")
-    redis_url: SecretStr = Field(description="Redis URL of the online feature store (may carry a password).")
-    database_url: SecretStr = Field(description="SQLAlchemy URL of the clinops database (predictions, audit).")
-    mlflow_tracking_uri: str = Field(description="MLflow tracking server URL.")
 
     def as_env(self) -> dict[str, str]:
         """The ``CLINOPS_*`` variables that reproduce these connections in a child process."""

@@ -157,7 +157,7 @@ def test_the_operator_container_starts_and_becomes_ready() -> None:
 
 
 # The matrix pins the ClusterRole from the outside; that the operator needs no more than this is
-# shown by the operator tests, which run with a token of the chart's ServiceAccount (kube conftest).
+# shown by the operator tests, which run with a token of the chart's ServiceAccount (cluster_fixtures.py).
 ALLOWED = [
     ("get", "featurepipelines.clinops.io", ""),
     ("watch", "featurepipelines.clinops.io", ""),

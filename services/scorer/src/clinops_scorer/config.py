@@ -1,6 +1,6 @@
 """The scorer's settings: one pydantic-settings class, from ``CLINOPS_SCORER_*`` variables.
 
-Endpoints and credentials of Redis, PostgreSQL and MLflow come from ``clinops_common.settings.Connections``
+Endpoints and credentials of Redis, PostgreSQL and MLflow come from ``clinops_common.settings.ServingConnections``
 (``CLINOPS_REDIS_URL``, ``CLINOPS_DATABASE_URL``, ``CLINOPS_MLFLOW_TRACKING_URI``).
 """
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
 from clinops_common.logs import configure
-from clinops_common.settings import Connections
+from clinops_common.settings import ServingConnections
 from clinops_scorer import core, metrics
 from clinops_scorer.audit import AuditUnavailable, AuditWriter, PostgresProbe, libpq_dsn
 from clinops_scorer.config import ScorerSettings
@@ -90,7 +90,7 @@ def _refusal(patient_id: str, decision: core.Decision, assessment: core.Assessme
 class ScoringEngine:
     """Read, judge, score, audit: the request path, independent of the HTTP framework."""
 
-    def __init__(self, settings: ScorerSettings, conns: Connections, m: metrics.Metrics) -> None:
+    def __init__(self, settings: ScorerSettings, conns: ServingConnections, m: metrics.Metrics) -> None:
         self.settings = settings
         self.metrics = m
         self.log: Any = configure("scorer", settings.log_level)
@@ -301,7 +301,7 @@ class Scorer:
 
     def __init__(self) -> None:
         logging.getLogger("bentoml._internal.server.http_app").addFilter(RequestErrorsWithoutPayload())
-        self.engine = ScoringEngine(SETTINGS, Connections(), metrics.build())
+        self.engine = ScoringEngine(SETTINGS, ServingConnections(), metrics.build())
 
     def __is_ready__(self) -> bool:
         return self.engine.ready()

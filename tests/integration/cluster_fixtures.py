@@ -1,4 +1,6 @@
-"""A real local control plane for the operator and chart tests, once per session.
+"""A real local control plane for the operator, chart and monitor tests, once per session.
+
+Registered as fixtures by ``tests/integration/conftest.py`` (one instance for every folder).
 
 ``cluster`` starts etcd, kube-apiserver (RBAC), kube-controller-manager, kube-scheduler and kwok with
 two fake nodes, with the same definitions `make cluster-up` uses, on free ports in the session's
