@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +15,7 @@ from scorer_helpers import (
     SERVICE,
     STALE,
     ScorerProcess,
+    World,
     register,
     run_scorer,
     scorer_env,
@@ -29,23 +29,10 @@ from clinops_common.features.materialize import materialize
 from clinops_common.features.offline import OfflineStore
 from clinops_common.features.online import OnlineStore
 from clinops_common.features.training import build_training_set
-from clinops_common.model import ModelPackage
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
 
 PATIENTS = [f"PT{i:05d}" for i in range(40)] + [STALE, NO_MEDS]
-
-
-@dataclass
-class World:
-    store: OfflineStore
-    lake: Connections
-    hour: pd.Timestamp
-    prefix: str
-    model_name: str
-    package: ModelPackage
-    version: str
-    training: pd.DataFrame  # the training rows at `hour`, one per patient
 
 
 @pytest.fixture(scope="session")

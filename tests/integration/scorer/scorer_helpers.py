@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from clinops_common.features.offline import DataFile, OfflineStore
 from clinops_common.model import ModelPackage, Thresholds, fit_preprocessing, service_schema_ids
 from clinops_common.model.mlflow_model import log_package
 from clinops_common.model.onnx_graphs import logistic_graph
+from clinops_common.settings import Connections
 
 SERVICE = "adverse_event_v1"
 CATEGORIES = {"gender": ["F", "M"], "trial_arm": ["A", "B"], "department": ["ICU", "ward", "ED"]}
@@ -225,3 +227,15 @@ def utcnow() -> datetime:
 
 def hours_ago(h: float) -> datetime:
     return utcnow() - timedelta(hours=h)
+
+
+@dataclass
+class World:
+    store: OfflineStore
+    lake: Connections
+    hour: pd.Timestamp
+    prefix: str
+    model_name: str
+    package: ModelPackage
+    version: str
+    training: pd.DataFrame  # the training rows at `hour`, one per patient

@@ -13,8 +13,7 @@ import httpx
 import numpy as np
 import psycopg
 import pytest
-from conftest import World
-from scorer_helpers import NO_MEDS, STALE, ScorerProcess, register, train_package
+from scorer_helpers import NO_MEDS, STALE, ScorerProcess, World, register, train_package
 
 from clinops_scorer import batch
 from clinops_scorer.audit import libpq_dsn

@@ -15,8 +15,7 @@ import psutil
 import psycopg
 import pytest
 import redis
-from conftest import World
-from scorer_helpers import ScorerProcess, run_scorer, scorer_env
+from scorer_helpers import ScorerProcess, World, run_scorer, scorer_env
 
 from clinops_common import db
 from clinops_common.features.materialize import materialize

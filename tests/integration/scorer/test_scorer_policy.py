@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
-from conftest import World
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
-from scorer_helpers import NO_MEDS, STALE
+from scorer_helpers import NO_MEDS, STALE, World
 
 from clinops_common.settings import Connections
 from clinops_scorer import batch, metrics
