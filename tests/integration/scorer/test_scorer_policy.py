@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from scorer_helpers import NO_MEDS, STALE, World
 
-from clinops_common.settings import Connections
+from clinops_common.settings import ServingConnections
 from clinops_scorer import batch, metrics
 from clinops_scorer.audit import libpq_dsn
 from clinops_scorer.config import ScorerSettings
@@ -30,7 +30,7 @@ def test_degrade_policy_imputes_flags_and_matches_batch(
         model_cache_dir=tmp_path / "cache",
         poll_interval_s=30,
     )
-    conns = Connections(
+    conns = ServingConnections(
         redis_url=SecretStr(redis_url), database_url=SecretStr(database_url), mlflow_tracking_uri=mlflow_url
     )
     engine = ScoringEngine(settings, conns, metrics.build(CollectorRegistry()))

@@ -26,7 +26,7 @@ import pyarrow.fs as pafs
 
 from clinops_common.features.definitions import FEATURE_VIEWS, FeatureView
 from clinops_common.features.pit import utc
-from clinops_common.settings import Connections
+from clinops_common.settings import LakeConnection
 from clinops_common.storage import s3_filesystem
 
 SNAPSHOTS = "_snapshots"
@@ -75,7 +75,7 @@ class OfflineStore:
         self.spark_prefix = spark_prefix  # how Spark names ``root``: "s3a://" for the lake
 
     @classmethod
-    def for_lake(cls, conns: Connections) -> OfflineStore:
+    def for_lake(cls, conns: LakeConnection) -> OfflineStore:
         return cls(s3_filesystem(conns), f"{conns.lake_bucket}/features/offline", spark_prefix="s3a://")
 
     def view_uri(self, view: str) -> str:

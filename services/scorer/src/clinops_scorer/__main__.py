@@ -87,14 +87,14 @@ def batch(  # noqa: PLR0917 - one parameter per command-line option
     from clinops_common.db import upgrade
     from clinops_common.features.offline import OfflineStore, SnapshotNotFound
     from clinops_common.model import resolve_alias
-    from clinops_common.settings import Connections
+    from clinops_common.settings import LakeConnection, ServingConnections
     from clinops_scorer import batch as batch_job
     from clinops_scorer.audit import libpq_dsn
     from clinops_scorer.registry import load_champion
 
     _env(model_name=model_name, model_alias=model_alias, feature_policy=feature_policy)
     settings = ScorerSettings()
-    conns = Connections()
+    conns, lake = ServingConnections(), LakeConnection()
     t0, t1 = _when(start), _when(end)
     if t1 <= t0:
         raise typer.BadParameter("--end must be after --start")
@@ -115,7 +115,7 @@ def batch(  # noqa: PLR0917 - one parameter per command-line option
     try:
         result = batch_job.run(
             champ,
-            OfflineStore.for_lake(conns),
+            OfflineStore.for_lake(lake),
             libpq_dsn(database_url),
             start=t0,
             end=t1,
