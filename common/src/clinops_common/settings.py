@@ -60,7 +60,7 @@ class ServingConnections(_Required):
     mlflow_tracking_uri: str = Field(description="MLflow tracking server URL.")
 
 
-class Connections(LakeConnection, ServingConnections):
+class Connections(ServingConnections, LakeConnection):
     """Endpoints and credentials of every external system, read from ``CLINOPS_*`` variables.
 
     No endpoint or credential has a default: a missing one is an error naming its variable
