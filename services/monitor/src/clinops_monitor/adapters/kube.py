@@ -5,6 +5,7 @@ RBAC (the chart's monitor ClusterRole): featurepipelines get, list, watch, patch
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from clinops_monitor.config import GROUP, PLURAL, VERSION, PipelineView
@@ -14,12 +15,14 @@ IN_FLIGHT_PHASES = frozenset({"Processing", "Featurizing", "Training"})
 
 
 def load_config() -> None:
+    """In a pod its ServiceAccount; elsewhere ``$KUBECONFIG`` as it is now (the client library reads the
+    variable once, at import, which would miss a value set later), else ``~/.kube/config``."""
     from kubernetes import config
 
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
 
 
 class Pipelines:
