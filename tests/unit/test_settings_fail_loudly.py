@@ -66,3 +66,17 @@ def test_a_service_started_without_settings_exits_at_once_naming_one(argv: list[
     assert "missing setting(s): CLINOPS_S3_ENDPOINT_URL" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert time.monotonic() - t0 < 30
+
+
+@pytest.mark.usefixtures("no_settings")
+def test_training_needs_only_the_lake_and_the_registry() -> None:
+    from clinops_common.settings import TrainingConnections
+
+    with pytest.raises(MissingSettingsError) as err:
+        TrainingConnections()
+    assert set(err.value.variables) == {
+        "CLINOPS_S3_ENDPOINT_URL",
+        "CLINOPS_S3_ACCESS_KEY",
+        "CLINOPS_S3_SECRET_KEY",
+        "CLINOPS_MLFLOW_TRACKING_URI",
+    }

@@ -52,15 +52,24 @@ class LakeConnection(_Required):
     lake_bucket: str = Field("lake", description="Bucket holding bronze, silver, the feature stores and run results.")
 
 
-class ServingConnections(_Required):
+class RegistryConnection(_Required):
+    """Where the model registry is."""
+
+    mlflow_tracking_uri: str = Field(description="MLflow tracking server URL.")
+
+
+class TrainingConnections(RegistryConnection, LakeConnection):
+    """What training needs: the lake (offline store, oracle, run results) and the model registry."""
+
+
+class ServingConnections(RegistryConnection):
     """What online scoring needs: the online store, the audit database and the model registry."""
 
     redis_url: SecretStr = Field(description="Redis URL of the online feature store (may carry a password).")
     database_url: SecretStr = Field(description="SQLAlchemy URL of the clinops database (predictions, audit).")
-    mlflow_tracking_uri: str = Field(description="MLflow tracking server URL.")
 
 
-class Connections(ServingConnections, LakeConnection):
+class Connections(ServingConnections, TrainingConnections):
     """Endpoints and credentials of every external system, read from ``CLINOPS_*`` variables.
 
     No endpoint or credential has a default: a missing one is an error naming its variable

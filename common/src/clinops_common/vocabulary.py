@@ -71,7 +71,7 @@ MEASUREMENTS: dict[str, Measurement] = {
         Measurement("lactate", "labs", "mmol/L", (0.1, 30), (0.5, 2.0), "Lactate"),
         Measurement("wbc", "labs", "10^9/L", (0.1, 200), (4.0, 11.0), "White blood cell count"),
         Measurement("potassium", "labs", "mmol/L", (1.0, 10.0), (3.5, 5.1), "Serum potassium"),
-        Measurement("troponin", "labs", "ng/L", (0, 100000), (0, 14), "High-sensitivity troponin T"),
+        Measurement("troponin", "labs", "ng/L", (0, 24000), (0, 14), "High-sensitivity troponin T"),
     ]
 }
 

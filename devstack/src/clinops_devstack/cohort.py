@@ -9,7 +9,6 @@ the event time plus ``ingest_delay`` (so the created-timestamp guard sees realis
 
 from __future__ import annotations
 
-import random
 import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from clinops_common.settings import Connections
-from clinops_common.synthetic import GeneratorConfig, latent, stream
-from clinops_common.synthetic import cohort as synth_cohort
-from clinops_common.synthetic.generator import Dataset
+from clinops_common.synthetic import GeneratorConfig
+from clinops_common.synthetic.generator import Dataset, clean_history
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -53,44 +51,22 @@ class Cohort:
 
 def generate_silver(cfg: GeneratorConfig, ingest_delay: timedelta) -> tuple[Dataset, dict[str, pd.DataFrame]]:
     """The generator's clean events as silver frames (the same random streams as ``generate``)."""
-    seeds = random.Random(cfg.seed)  # noqa: S311 (synthetic data)
-    rng_cohort, rng_batch, rng_latent, rng_events, _ = (
-        random.Random(seeds.getrandbits(64))  # noqa: S311
-        for _ in range(5)
-    )
-    patients = synth_cohort.make_patients(cfg, rng_cohort)
-    batch = synth_cohort.batch_rows(cfg, patients, rng_batch)
-    oracle: list[dict[str, Any]] = []
+    ds, clean, _ = clean_history(cfg)
     rows: dict[str, list[dict[str, Any]]] = {t: [] for t in SILVER_COLUMNS}
-    ledger = stream.Ledger()
-    for bed, p in enumerate(patients[: cfg.patients]):
-        traj = latent.simulate(p, cfg.hours, rng_latent)
-        for h in range(cfg.hours):
-            oracle.append(
-                {
-                    "patient_id": p.patient_id,
-                    "time": cfg.start + timedelta(hours=h),
-                    "p_adverse_event_24h": traj.p_event_24h(h),
-                    "severity": traj.severity[h],
-                    "hazard_per_hour": traj.hazard[h],
-                }
-            )
-        events, adverse = stream.patient_events(cfg, p, traj, bed, rng_events)
-        ledger.adverse_events += adverse
-        for c in events:
-            table = TOPIC_TABLE[c.topic]
-            e = c.event
-            row = {
-                "event_id": e["event_id"],
-                "patient_id": e["patient_id"],
-                "source": e["source"],
-                "event_ms": c.event_ms,
-            }
-            if table == "measurements":
-                row["kind"] = c.topic
-            for k in SILVER_COLUMNS[table]:
-                row[k] = e.get(k)
-            rows[table].append(row)
+    for c in clean:
+        table = TOPIC_TABLE[c.topic]
+        e = c.event
+        row = {
+            "event_id": e["event_id"],
+            "patient_id": e["patient_id"],
+            "source": e["source"],
+            "event_ms": c.event_ms,
+        }
+        if table == "measurements":
+            row["kind"] = c.topic
+        for k in SILVER_COLUMNS[table]:
+            row[k] = e.get(k)
+        rows[table].append(row)
     frames = {}
     for table, items in rows.items():
         frame = pd.DataFrame(items)
@@ -99,7 +75,6 @@ def generate_silver(cfg: GeneratorConfig, ingest_delay: timedelta) -> tuple[Data
         frame["event_time"] = pd.to_datetime(frame.pop("event_ms"), unit="ms", utc=True)
         frame["ingested_at"] = frame["event_time"] + ingest_delay
         frames[table] = frame
-    ds = Dataset(cfg, patients, batch, oracle, [], ledger)
     return ds, frames
 
 

@@ -99,12 +99,8 @@ def test_impossible_values_are_quarantined_as_out_of_range(name: str, values: tu
         assert _verdict(name, v).rule == rules.OUT_OF_RANGE, f"{name} {v} {UNIT[name]} accepted ({source})"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vocabulary.py accepts troponin up to 100000 ng/L, beyond MIMIC-Extract's troponin T outlier "
-    "limit of 24 ng/mL (24000 ng/L); the upper limit should come down",
-)
 def test_troponin_beyond_the_outlier_limit_is_quarantined() -> None:
+    # MIMIC-Extract's troponin T outlier limit is 24 ng/mL (24000 ng/L)
     assert _verdict("troponin", 25_000).rule == rules.OUT_OF_RANGE
 
 
@@ -155,7 +151,7 @@ LIMITS = {
     "lactate": (0.1, 30),
     "wbc": (0.1, 200),
     "potassium": (1.0, 10.0),
-    "troponin": (0, 100000),
+    "troponin": (0, 24000),
 }
 
 

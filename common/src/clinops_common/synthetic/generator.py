@@ -25,10 +25,12 @@ class Dataset:
     truths: list[stream.Truth] = field(default_factory=list)
 
 
-def generate(cfg: GeneratorConfig, *, keep_truth: bool = False) -> Dataset:
-    """Patients, batch tables, latent trajectories, oracle, wire messages (with faults) and ledger.
+def clean_history(cfg: GeneratorConfig) -> tuple[Dataset, list[stream.Clean], random.Random]:
+    """Patients, batch tables, latent trajectories, oracle and the fault-free events in time order.
 
-    Separate random streams per part keep each part stable when another changes size.
+    Returns the data set without wire messages, the clean events, and the random stream of the
+    faults (so ``generate`` injects exactly the faults it always did). Separate random streams per
+    part keep each part stable when another changes size.
     """
     seeds = random.Random(cfg.seed)  # noqa: S311 (synthetic data, not security)
     rng_cohort, rng_batch, rng_latent, rng_events, rng_faults = (
@@ -38,9 +40,8 @@ def generate(cfg: GeneratorConfig, *, keep_truth: bool = False) -> Dataset:
     patients = cohort.make_patients(cfg, rng_cohort)
     batch = cohort.batch_rows(cfg, patients, rng_batch)
     ledger = stream.Ledger()
-    truths: list[stream.Truth] | None = [] if keep_truth else None
     oracle: list[dict[str, Any]] = []
-    clean: list[Any] = []
+    clean: list[stream.Clean] = []
     for bed, p in enumerate(patients[: cfg.patients]):
         traj = latent.simulate(p, cfg.hours, rng_latent, cfg.scenario)
         for h in range(cfg.hours):
@@ -57,8 +58,16 @@ def generate(cfg: GeneratorConfig, *, keep_truth: bool = False) -> Dataset:
         ledger.adverse_events += adverse
         clean.extend(events)
     clean.sort(key=lambda c: (c.event_ms, c.event["patient_id"]))
-    messages = stream.inject(cfg, clean, rng_faults, ledger, truths)
-    return Dataset(cfg, patients, batch, oracle, messages, ledger, truths or [])
+    return Dataset(cfg, patients, batch, oracle, [], ledger), clean, rng_faults
+
+
+def generate(cfg: GeneratorConfig, *, keep_truth: bool = False) -> Dataset:
+    """Patients, batch tables, latent trajectories, oracle, wire messages (with faults) and ledger."""
+    ds, clean, rng_faults = clean_history(cfg)
+    truths: list[stream.Truth] | None = [] if keep_truth else None
+    ds.messages = stream.inject(cfg, clean, rng_faults, ds.ledger, truths)
+    ds.truths = truths or []
+    return ds
 
 
 def window(cfg: GeneratorConfig) -> tuple[datetime, datetime]:

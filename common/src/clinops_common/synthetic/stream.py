@@ -131,7 +131,7 @@ def lab_values(s: float, base: dict[str, float], rng: random.Random) -> dict[str
 
 
 @dataclass
-class _Clean:
+class Clean:
     topic: Topic
     event: dict[str, Any]
     event_ms: int
@@ -139,13 +139,13 @@ class _Clean:
 
 def patient_events(
     cfg: GeneratorConfig, p: Patient, traj: Trajectory, bed: int, rng: random.Random
-) -> tuple[list[_Clean], int]:
+) -> tuple[list[Clean], int]:
     """The distinct (fault-free) events of one stay, and the number of adverse events."""
     start = cfg.start
     end = start + timedelta(hours=cfg.hours)
     admit = start + timedelta(minutes=rng.uniform(0, 30))
     discharge = end - timedelta(minutes=rng.uniform(0, 30))
-    out: list[_Clean] = []
+    out: list[Clean] = []
     topics = set(cfg.topics)
     last: list[Any] = [None, ""]  # readings share a timestamp: format it once
 
@@ -163,7 +163,7 @@ def patient_events(
             "source": source,
             **fields,
         }
-        out.append(_Clean(topic, event, _ms(ts)))
+        out.append(Clean(topic, event, _ms(ts)))
 
     emit(
         "admissions",
@@ -273,7 +273,7 @@ WRONG_UNITS: dict[str, str] = {
 }
 
 
-def _eligible(c: _Clean) -> list[str]:
+def _eligible(c: Clean) -> list[str]:
     kinds = ["duplicate", "late", "out_of_order", "malformed_json", "missing_field", "unknown_field"]
     if c.topic in ("vitals", "labs"):
         kinds.append("out_of_range")
@@ -302,7 +302,7 @@ def _dumps(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
-def _pick_fault(c: _Clean, rates: dict[str, float], rng: random.Random) -> str | None:
+def _pick_fault(c: Clean, rates: dict[str, float], rng: random.Random) -> str | None:
     u = rng.random()
     acc = 0.0
     for kind in _eligible(c):
@@ -312,7 +312,7 @@ def _pick_fault(c: _Clean, rates: dict[str, float], rng: random.Random) -> str |
     return None
 
 
-def _apply(fault: str | None, c: _Clean, rng: random.Random) -> tuple[bytes, int, Status, str | None]:
+def _apply(fault: str | None, c: Clean, rng: random.Random) -> tuple[bytes, int, Status, str | None]:
     """(wire value, send time in ms, where it must end up, dead-letter reason or quarantine rule)."""
     ev = c.event
     send = c.event_ms + rng.randint(200, 3000)
@@ -351,7 +351,7 @@ def _apply(fault: str | None, c: _Clean, rng: random.Random) -> tuple[bytes, int
 
 
 def inject(
-    cfg: GeneratorConfig, clean: list[_Clean], rng: random.Random, ledger: Ledger, truths: list[Truth] | None
+    cfg: GeneratorConfig, clean: list[Clean], rng: random.Random, ledger: Ledger, truths: list[Truth] | None
 ) -> list[Message]:
     """Turn distinct events into wire messages, with at most one fault each; record it all."""
     rates = cfg.faults.model_dump()

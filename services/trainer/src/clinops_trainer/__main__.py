@@ -17,7 +17,7 @@ from rich.console import Console
 
 from clinops_common.cli import service_app
 from clinops_common.contracts import TrainArgs, stage_command
-from clinops_common.settings import Connections
+from clinops_common.settings import TrainingConnections
 
 app = service_app(
     "clinops-trainer",
@@ -35,7 +35,7 @@ def run(args: TrainArgs) -> None:
         raise job.Terminated(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    conns = Connections()
+    conns = TrainingConnections()
     try:
         result = job.train(args, conns, TrainerSettings(), say=lambda msg: err.print(msg, highlight=False))
         key = job.write_stage_result(conns, result)

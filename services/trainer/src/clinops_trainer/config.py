@@ -1,4 +1,4 @@
-"""The trainer's settings (``CLINOPS_TRAINER_*``); endpoints and credentials come from ``Connections``."""
+"""The trainer's settings (``CLINOPS_TRAINER_*``); endpoints and credentials: ``TrainingConnections``."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from clinops_common.model import (
     service_schema_ids,
 )
 from clinops_common.model.mlflow_model import log_package, log_reference
-from clinops_common.settings import Connections
+from clinops_common.settings import TrainingConnections
 from clinops_common.storage import s3_client
 from clinops_trainer import evaluation as ev
 from clinops_trainer import families, plots
@@ -209,7 +209,7 @@ def existing_result(tracking: Tracking, args: TrainArgs) -> TrainResult | None:
     return result.model_copy(update={"promoted": champion == result.model_version})
 
 
-def train(args: TrainArgs, conns: Connections, settings: TrainerSettings, say: Say) -> TrainResult:
+def train(args: TrainArgs, conns: TrainingConnections, settings: TrainerSettings, say: Say) -> TrainResult:
     """Run the stage; raises ``TrainingError`` (clear message) or ``Terminated``."""
     if args.model_family not in FAMILIES:
         raise TrainingError(f"unknown model family {args.model_family!r}; known: {FAMILIES}")
@@ -506,5 +506,5 @@ def _register_and_gate(ctx: Context, cand: Candidate) -> TrainResult:
         raise
 
 
-def write_stage_result(conns: Connections, result: TrainResult) -> str:
+def write_stage_result(conns: TrainingConnections, result: TrainResult) -> str:
     return write_result(s3_client(conns), conns.lake_bucket, result)

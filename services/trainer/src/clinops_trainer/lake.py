@@ -13,7 +13,7 @@ from clinops_common.features.offline import OfflineStore, Snapshot
 from clinops_common.features.pit import utc
 from clinops_common.features.training import build_training_set
 from clinops_common.lake import batch_path
-from clinops_common.settings import Connections
+from clinops_common.settings import TrainingConnections
 from clinops_common.storage import s3_filesystem
 from clinops_trainer.dataset import EntityRows, streaming_entity_rows
 
@@ -21,7 +21,7 @@ STROKE_LABEL = "stroke_occurred"
 
 
 class Lake:
-    def __init__(self, conns: Connections, oracle_key: str) -> None:
+    def __init__(self, conns: TrainingConnections, oracle_key: str) -> None:
         self.conns = conns
         self.fs = s3_filesystem(conns)
         self.store = OfflineStore.for_lake(conns)
