@@ -46,6 +46,8 @@ HELM_VERSION = "v3.19.5"
 KUBECONFORM_VERSION = "v0.7.0"
 # The real SparkApplication CRD (sparkoperator.k8s.io/v1beta2), from the spark-operator Go module.
 SPARK_OPERATOR_VERSION = "v2.5.2"
+# The real PrometheusRule CRD (monitoring.coreos.com/v1), from the prometheus-operator Go module.
+PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
 
 
 class ToolError(RuntimeError):
@@ -340,6 +342,16 @@ def _fetch_spark_operator_crds(home: Path) -> None:
         shutil.copyfile(crd, home / crd.name)
 
 
+PROMETHEUS_RULE_CRD = "monitoring.coreos.com_prometheusrules.yaml"
+
+
+def _fetch_prometheus_operator_crds(home: Path) -> None:
+    source = _module_source("github.com/prometheus-operator/prometheus-operator", PROMETHEUS_OPERATOR_VERSION)
+    shutil.copyfile(
+        Path(source["Dir"]) / "example" / "prometheus-operator-crd" / PROMETHEUS_RULE_CRD, home / PROMETHEUS_RULE_CRD
+    )
+
+
 KAFKA = Tool("kafka", KAFKA_VERSION, f"libs/kafka_2.13-{KAFKA_VERSION}.jar", _build_kafka)
 MINIO = Tool("minio", MINIO_VERSION, "bin/minio", _build_minio)
 SPARK_S3A = Tool(
@@ -375,11 +387,15 @@ KUBERNETES_SCHEMAS = Tool(
 SPARK_OPERATOR_CRDS = Tool(
     "spark-operator-crds", SPARK_OPERATOR_VERSION, SPARK_APPLICATION_CRD, _fetch_spark_operator_crds
 )
+PROMETHEUS_OPERATOR_CRDS = Tool(
+    "prometheus-operator-crds", PROMETHEUS_OPERATOR_VERSION, PROMETHEUS_RULE_CRD, _fetch_prometheus_operator_crds
+)
 TOOLS: tuple[Tool, ...] = (
     KAFKA,
     MINIO,
     SPARK_S3A,
     SPARK_OPERATOR_CRDS,
+    PROMETHEUS_OPERATOR_CRDS,
     KUBERNETES_SCHEMAS,
     KUBECONFORM,
     KWOK,
