@@ -18,7 +18,7 @@ URI forms:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
@@ -169,3 +169,39 @@ def parquet_path(source: BatchSource, url: str) -> str:
     """The ``s3a://`` path of a Parquet source."""
     _expect_scheme(source, url, ("s3a", "s3"))
     return "s3a://" + url.split("://", 1)[1]
+
+
+# The names a FeaturePipeline's ``spec.sources.batch`` uses for the cohort's tables (the CRD's enum).
+MANIFEST_TABLES: dict[str, BatchTable] = {
+    "demographics": "demographics",
+    "clinical_measurements": "clinical_measurements",
+    "hospital_administration": "hospital_admin",
+    "lifestyle": "lifestyle",
+    "conditions_outcomes": "conditions",
+}
+
+
+def from_manifest(batch: Sequence[Mapping[str, object]]) -> tuple[BatchSource, ...]:
+    """``spec.sources.batch`` entries -> sources; an entry with ``credentialsSecretRef`` reads its
+    connection URL from ``CLINOPS_SOURCE_<TABLE>_URL`` (the operator fills it from the Secret)."""
+    out = []
+    for entry in batch:
+        name = str(entry["name"])
+        if name not in MANIFEST_TABLES:
+            raise SourceConfigError(f"unknown batch source {name!r}; known: {sorted(MANIFEST_TABLES)}")
+        table = MANIFEST_TABLES[name]
+        fmt = str(entry["format"])
+        if fmt not in ("mongodb", "postgres", "sqlserver", "parquet"):
+            raise SourceConfigError(f"batch source {name}: format {fmt!r} is not read by the stroke job")
+        out.append(
+            BatchSource.model_validate(
+                {
+                    "table": table,
+                    "uri": entry["uri"],
+                    "format": fmt,
+                    "timestamp_column": entry["timestampColumn"],
+                    "credentials_env": credentials_env_name(table) if entry.get("credentialsSecretRef") else None,
+                }
+            )
+        )
+    return tuple(out)
