@@ -38,12 +38,12 @@ setup: ## Install everything on a fresh Debian 12 machine (idempotent; a second 
 	@$(UV) --version
 	@echo "==> [3/4] Python environment from uv.lock (.venv)"
 	@$(UV) sync --frozen --all-packages
-	@echo "==> [4/4] pinned infrastructure (Kafka, MinIO, Spark s3a jars, Feast reference env, the Kubernetes control plane, helm, kubeconform)"
+	@echo "==> [4/4] pinned infrastructure (Kafka, MinIO, FerretDB, Spark s3a and batch-source connector jars, Feast reference env, the Kubernetes control plane, helm, kubeconform)"
 	@$(DEVSTACK) tools
 	@echo "==> setup complete"
 
 .PHONY: up
-up: ## Start the local stack on loopback (Kafka, MinIO, Redis, PostgreSQL, MLflow, Prometheus)
+up: ## Start the local stack on loopback (Kafka, MinIO, Redis, PostgreSQL, MLflow, Prometheus, FerretDB)
 	@$(DEVSTACK) up
 
 .PHONY: down

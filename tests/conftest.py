@@ -2,7 +2,7 @@
 
 Tests under ``tests/unit`` are marked ``unit`` and need no server. Tests under ``tests/integration``
 are marked ``integration`` and ask for components through fixtures (``kafka``, ``s3``, ``redis_url``,
-``database_url``, ``mlflow_url``, ``prometheus``); only the components some selected test needs
+``database_url``, ``mlflow_url``, ``prometheus``, ``mongodb_url``); only the components some selected test needs
 are started, once per session, with the same definitions `make up` uses.
 
 Set ``CLINOPS_TEST_STACK=reuse`` to run against the stack `make up` started instead (it must be
@@ -104,6 +104,13 @@ def database_url(stack: TestStack) -> str:
 @pytest.fixture(scope="session")
 def mlflow_url(stack: TestStack) -> str:
     return stack.ensure("mlflow").mlflow_tracking_uri
+
+
+@pytest.fixture(scope="session")
+def mongodb_url(stack: TestStack) -> str:
+    """The document store (FerretDB, MongoDB wire protocol) of the stroke cohort."""
+    stack.ensure("ferretdb")
+    return stack.settings.mongodb_url()
 
 
 @pytest.fixture(scope="session")

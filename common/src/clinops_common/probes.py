@@ -43,6 +43,23 @@ def postgres_ready(url: str) -> bool:
         engine.dispose()
 
 
+def mongodb_ready(url: str) -> bool:
+    """True once a MongoDB-wire server (FerretDB locally) answers ``ping``."""
+    import pymongo
+    from pymongo.errors import PyMongoError
+
+    try:
+        client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+            url, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000
+        )
+        try:
+            return bool(client.admin.command("ping").get("ok"))
+        finally:
+            client.close()
+    except PyMongoError:
+        return False
+
+
 def kafka_ready(bootstrap: str) -> bool:
     """True once the broker answers metadata requests and has an active controller."""
     from aiokafka.admin import AIOKafkaAdminClient

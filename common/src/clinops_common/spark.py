@@ -31,14 +31,26 @@ class SparkSettings(BaseSettings):
         None, description="Spark master, e.g. local[2]; unset: spark-submit decides (a SparkApplication's driver)."
     )
     jars_dir: Path = Field(IMAGE_JARS_DIR, description="Folder of the s3a jars (hadoop-aws and the AWS SDK bundle).")
+    connectors_dir: Path | None = Field(
+        None,
+        description="Folder of the batch-source connectors (MongoDB Spark connector, PostgreSQL and SQL Server "
+        "JDBC drivers) when they are not in jars_dir; `make env` sets it locally.",
+    )
 
     def jars(self) -> list[Path]:
-        """The jars, or an error naming the setting when the folder holds none."""
+        """The jars, or an error naming the setting when a folder holds none."""
         found = sorted(self.jars_dir.glob("*.jar")) if self.jars_dir.is_dir() else []
         if not found:
             raise FileNotFoundError(
                 f"no Spark s3a jars in {self.jars_dir} (set CLINOPS_SPARK_JARS_DIR; locally `make env` sets it)"
             )
+        if self.connectors_dir is not None:
+            connectors = sorted(self.connectors_dir.glob("*.jar")) if self.connectors_dir.is_dir() else []
+            if not connectors:
+                raise FileNotFoundError(
+                    f"no Spark connector jars in {self.connectors_dir} (CLINOPS_SPARK_CONNECTORS_DIR; `make setup`)"
+                )
+            found += connectors
         return found
 
 

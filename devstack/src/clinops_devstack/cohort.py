@@ -110,7 +110,7 @@ def build_cohort(
     from clinops_common.lake import BATCH_SCHEMAS, BATCH_TABLES, SILVER_SCHEMAS
     from clinops_common.synthetic.sinks import upload
     from clinops_featurizer import adapters, core
-    from clinops_featurizer.stroke import stroke_features
+    from clinops_featurizer.stroke import clean, stroke_views
 
     ds, frames = generate_silver(cfg, ingest_delay)
     upload(ds, conns)
@@ -133,8 +133,8 @@ def build_cohort(
         stroke_id = None
         if stroke:
             as_of = stroke_as_of or (cfg.start + timedelta(hours=cfg.hours)).date()
-            feats = stroke_features(batch, as_of=as_of)
-            stroke_id = adapters.write_views(store, {"stroke_risk": feats})
+            tables = {t: clean(t, df).rows for t, df in batch.items()}
+            stroke_id = adapters.write_views(store, stroke_views(tables, as_of=as_of))
     return Cohort(
         snapshot_id=snap.snapshot_id,
         stroke_snapshot_id=stroke_id.snapshot_id if stroke_id else None,

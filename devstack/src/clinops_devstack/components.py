@@ -243,7 +243,9 @@ def postgres(s: StackSettings) -> Component:
             pwfile.unlink(missing_ok=True)
 
     def provision() -> None:
-        setup.ensure_databases(s.postgres_url("postgres"), [s.database, s.mlflow_database])
+        setup.ensure_databases(
+            s.postgres_url("postgres"), [s.database, s.mlflow_database, s.cohort_database, s.hospital_database]
+        )
 
     return Component(
         name="postgres",
@@ -301,6 +303,29 @@ def mlflow(s: StackSettings) -> Component:
     )
 
 
+def ferretdb(s: StackSettings) -> Component:
+    """The stroke cohort's document store: FerretDB speaks the MongoDB wire protocol, data in SQLite files."""
+    home = toolchain.FERRETDB.home(s.cache)
+    data = data_dir(s, "ferretdb")
+    return Component(
+        name="ferretdb",
+        argv=[
+            str(home / "bin" / "ferretdb"),
+            "--listen-addr",
+            f"{s.host}:{s.ports.ferretdb}",
+            "--handler",
+            "sqlite",
+            "--sqlite-url",
+            f"file:{data}/",
+            "--log-level",
+            "warn",
+        ],
+        url=f"mongodb://{s.host}:{s.ports.ferretdb}",
+        ready=lambda: probes.mongodb_ready(s.mongodb_url()),
+        prepare=lambda: data.mkdir(parents=True, exist_ok=True),
+    )
+
+
 def prometheus(s: StackSettings) -> Component:
     data = data_dir(s, "prometheus")
     conf = data / "prometheus.yml"
@@ -355,6 +380,7 @@ BUILDERS: dict[str, Callable[[StackSettings], Component]] = {
     "kafka": kafka,
     "mlflow": mlflow,
     "prometheus": prometheus,
+    "ferretdb": ferretdb,
 }
 
 

@@ -28,6 +28,7 @@ class Ports(BaseModel):
     postgres: int = 15432
     mlflow: int = 15000
     prometheus: int = 19090
+    ferretdb: int = 17017
     # The local Kubernetes control plane (`make cluster-up`).
     etcd: int = 12379
     etcd_peer: int = 12380
@@ -56,6 +57,10 @@ class StackSettings(BaseSettings):
     mlflow_bucket: str = "mlflow"
     database: str = "clinops"
     mlflow_database: str = "mlflow"
+    cohort_database: str = Field("cohort", description="PostgreSQL database of the stroke cohort's clinical table.")
+    hospital_database: str = Field(
+        "hospital", description="PostgreSQL database standing in for SQL Server (hospital administration) locally."
+    )
     scrape_interval: str = Field("15s", description="Prometheus scrape interval.")
     start_timeout_s: float = Field(120.0, description="How long a component may take to become ready.")
 
@@ -65,6 +70,10 @@ class StackSettings(BaseSettings):
     def postgres_url(self, database: str) -> str:
         pw = self.password.get_secret_value()
         return f"postgresql+psycopg://{self.user}:{pw}@{self.host}:{self.ports.postgres}/{database}"
+
+    def mongodb_url(self) -> str:
+        """The local document store (FerretDB; it runs without authentication on loopback)."""
+        return f"mongodb://{self.host}:{self.ports.ferretdb}/"
 
     def connections(self) -> Connections:
         """``Connections`` pointing at this stack."""
@@ -87,14 +96,23 @@ class StackSettings(BaseSettings):
 
         return toolchain.SPARK_S3A.home(self.cache)
 
+    def spark_connectors_dir(self) -> Path | None:
+        """Where ``make setup`` put the batch-source connector jars, if it did."""
+        from clinops_devstack import toolchain
+
+        tool = toolchain.SPARK_SOURCES
+        return tool.home(self.cache) if tool.ready(self.cache) else None
+
     def spark(self, master: str = "local[2]") -> SparkSettings:
         """Spark settings for a local session on this machine."""
-        return SparkSettings(master=master, jars_dir=self.spark_jars_dir())
+        return SparkSettings(master=master, jars_dir=self.spark_jars_dir(), connectors_dir=self.spark_connectors_dir())
 
     def env(self, master: str = "local[2]") -> dict[str, str]:
         """Every variable a service needs to run against this stack (what ``make env`` prints)."""
+        connectors = self.spark_connectors_dir()
         return {
             **self.connections().as_env(),
             "CLINOPS_SPARK_MASTER": master,
             "CLINOPS_SPARK_JARS_DIR": str(self.spark_jars_dir()),
+            **({"CLINOPS_SPARK_CONNECTORS_DIR": str(connectors)} if connectors else {}),
         }

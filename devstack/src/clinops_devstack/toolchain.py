@@ -48,6 +48,16 @@ KUBECONFORM_VERSION = "v0.7.0"
 SPARK_OPERATOR_VERSION = "v2.5.2"
 # The real PrometheusRule CRD (monitoring.coreos.com/v1), from the prometheus-operator Go module.
 PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
+# The stroke cohort's document store: FerretDB (MongoDB wire protocol, SQLite backend), from the Go
+# module proxy. ``go install .../cmd/ferretdb`` of v1.24.x panics at start-up (the module zip has no
+# build/version/version.txt), so a small main of ours (ferretdb/main.go) embeds its ``ferretdb`` package.
+FERRETDB_VERSION = "v1.24.2"
+FERRETDB_MAIN = Path(__file__).with_name("ferretdb") / "main.go"
+# The stroke job's source connectors, from Maven Central: the MongoDB Spark connector (Scala 2.13;
+# 10.5.0 is the newest on Maven Central and runs on Spark 4.1), the PostgreSQL and SQL Server JDBC drivers.
+MONGO_SPARK_VERSION = "10.5.0"
+POSTGRES_JDBC_VERSION = "42.7.14"
+MSSQL_JDBC_VERSION = "13.6.2.jre11"
 
 
 class ToolError(RuntimeError):
@@ -155,6 +165,30 @@ def _build_spark_s3a(home: Path) -> None:
         home,
         transitive=False,
     )
+
+
+def _build_spark_sources(home: Path) -> None:
+    maven_copy(
+        [
+            ("org.mongodb.spark", "mongo-spark-connector_2.13", MONGO_SPARK_VERSION),
+            ("org.postgresql", "postgresql", POSTGRES_JDBC_VERSION),
+            ("com.microsoft.sqlserver", "mssql-jdbc", MSSQL_JDBC_VERSION),
+        ],
+        home,
+        transitive=True,  # the connector's MongoDB driver and bson; Spark itself is a provided dependency
+    )
+
+
+def _build_ferretdb(home: Path) -> None:
+    env = _go_env(home)
+    with tempfile.TemporaryDirectory(prefix="clinops-ferretdb-") as tmp:
+        wrapper = Path(tmp)
+        _run(["go", "mod", "init", "clinops.io/ferretdb"], env=env, cwd=wrapper)
+        shutil.copyfile(FERRETDB_MAIN, wrapper / "main.go")
+        _run(["go", "get", f"github.com/FerretDB/FerretDB@{FERRETDB_VERSION}"], env=env, cwd=wrapper)
+        _run(["go", "mod", "tidy"], env=env, cwd=wrapper)
+        (home / "bin").mkdir(parents=True, exist_ok=True)
+        _run(["go", "build", "-ldflags", "-s -w", "-o", str(home / "bin" / "ferretdb"), "."], env=env, cwd=wrapper)
 
 
 def _uv() -> str:
@@ -372,6 +406,13 @@ EVIDENTLY_REFERENCE = Tool(
     "venv/bin/python",
     _build_evidently_reference,
 )
+SPARK_SOURCES = Tool(
+    "spark-sources",
+    f"mongo{MONGO_SPARK_VERSION}-pg{POSTGRES_JDBC_VERSION}-mssql{MSSQL_JDBC_VERSION}",
+    f"mongo-spark-connector_2.13-{MONGO_SPARK_VERSION}.jar",
+    _build_spark_sources,
+)
+FERRETDB = Tool("ferretdb", FERRETDB_VERSION, "bin/ferretdb", _build_ferretdb)
 ETCD = Tool("etcd", ETCD_VERSION, "bin/etcd", _build_etcd)
 KUBERNETES = Tool("kubernetes", KUBERNETES_VERSION, "bin/kubectl", _build_kubernetes)
 KWOK = Tool("kwok", KWOK_VERSION, "bin/kwok", _build_kwok)
@@ -394,6 +435,8 @@ TOOLS: tuple[Tool, ...] = (
     KAFKA,
     MINIO,
     SPARK_S3A,
+    SPARK_SOURCES,
+    FERRETDB,
     SPARK_OPERATOR_CRDS,
     PROMETHEUS_OPERATOR_CRDS,
     KUBERNETES_SCHEMAS,

@@ -24,6 +24,7 @@ from clinops_common.contracts import (
     render,
     result_key,
 )
+from clinops_common.sources import BatchSource
 
 BASE = {"pipeline": "adverse-event", "run_id": "m1a2b3c4d"}
 
@@ -47,6 +48,18 @@ CASES: list[StageArgs] = [
     MaterializeArgs(**BASE, end=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
     StrokeArgs(**BASE),
     StrokeArgs(**BASE, as_of=date(2026, 2, 1), sample_rows=7),
+    StrokeArgs(
+        **BASE,
+        sources=(
+            BatchSource(
+                table="hospital_admin",
+                uri="sqlserver://db:1433/hospital?table=dbo.administration",
+                format="sqlserver",
+                timestamp_column="admission_date",
+                credentials_env="CLINOPS_SOURCE_HOSPITAL_ADMIN_URL",
+            ),
+        ),
+    ),
     TrainArgs(**BASE, registered_model_name="adverse-event"),
     TrainArgs(
         **BASE,

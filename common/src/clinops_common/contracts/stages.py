@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from clinops_common.lake import TOPICS
+from clinops_common.sources import BatchSource
 
 
 class StageName(enum.StrEnum):
@@ -150,12 +151,18 @@ class MaterializeResult(StageResult):
 
 
 class StrokeArgs(StageArgs):
-    """The stroke cohort: join the five batch tables, compute, verify, write Parquet, a sample and a snapshot."""
+    """The stroke cohort: read the five sources, build one view per source, the computed-risk view and
+    the training rows, verify, write Parquet, a sample and a snapshot."""
 
     stage: ClassVar[StageName] = StageName.STROKE
 
     as_of: date | None = Field(None, description="Reference date for ages and day counts (default: today).")
     sample_rows: int = Field(100, ge=0, description="Rows in the CSV sample.")
+    sources: tuple[BatchSource, ...] = Field(
+        (),
+        description="Where each table lives (JSON list of {table, uri, format, timestamp_column, credentials_env}); "
+        "default: the generator's files in the lake's batch/ folder.",
+    )
 
 
 class StrokeResult(StageResult):
@@ -165,6 +172,10 @@ class StrokeResult(StageResult):
     patients: int = Field(ge=0)
     high_risk: int = Field(ge=0)
     checks: int = Field(ge=0, description="Verification checks passed.")
+    sources: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Per source table: rows read, kept, quarantined, skipped."
+    )
+    training_rows: int = Field(0, ge=0, description="Rows of the stroke_label view (one per visit before a stroke).")
 
 
 # ---- train: snapshot -> model version behind the promotion gate ----

@@ -56,6 +56,8 @@ class FeatureView:
     timestamp_field: str = EVENT_TIMESTAMP
     created_timestamp_field: str = CREATED_TIMESTAMP
     online: bool = True
+    # The source column the view's event_timestamp comes from (batch views; streaming views: the step).
+    source_timestamp: str = "time step"
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -213,32 +215,118 @@ LABEL_VIEW = FeatureView(
     online=False,
 )
 
-# ---- the stroke cohort (five batch tables) ---------------------------------------------------------
+# ---- the stroke cohort (five batch tables, each from its own system) ----------------------------------
 
-STROKE_VIEW = FeatureView(
-    "stroke_risk",
-    "batch/demographics + clinical_measurements + hospital_admin + lifestyle + conditions",
-    timedelta(days=5 * 365),
+YEAR = timedelta(days=365)
+
+
+def _stroke_view(  # noqa: PLR0917 (one argument per view field)
+    name: str, source: str, source_timestamp: str, ttl: timedelta, features: tuple[Feature, ...], description: str
+) -> FeatureView:
+    return FeatureView(name, source, ttl, features, description, source_timestamp=source_timestamp)
+
+
+STROKE_DEMOGRAPHICS_VIEW = _stroke_view(
+    "stroke_demographics",
+    "document store (MongoDB wire): demographics",
+    "registration_date",
+    100 * YEAR,
     (
-        Feature("age", "float64", "Age in whole years at the as-of date"),
-        Feature("age_group", "string", "0-17, 18-39, 40-59, 60-79 or 80+"),
         Feature("gender", "string", "Gender"),
-        Feature("avg_glucose_level", "float64", "Average glucose level (mg/dL)"),
-        Feature("bmi", "float64", "Body-mass index (kg/m2)"),
+        Feature("province", "string", "Province of residence"),
+        Feature("healthcare_region", "string", "Healthcare region"),
+    ),
+    "Demographics as registered; event time = registration_date.",
+)
+STROKE_CLINICAL_VIEW = _stroke_view(
+    "stroke_clinical",
+    "PostgreSQL: clinical_measurements",
+    "visit_date",
+    2 * YEAR,
+    (
+        Feature("avg_glucose_level", "float64", "Average glucose level at the visit (mg/dL)"),
+        Feature("bmi", "float64", "Body-mass index at the visit (kg/m2)"),
+        Feature("blood_pressure_systolic", "float64", "Systolic blood pressure at the visit (mmHg)"),
+        Feature("heart_rate", "float64", "Heart rate at the visit (beats/min)"),
+        Feature("cholesterol_level", "float64", "Total cholesterol at the visit (mg/dL)"),
+    ),
+    "One row per clinic visit; event time = visit_date.",
+)
+STROKE_HOSPITAL_VIEW = _stroke_view(
+    "stroke_hospital",
+    "SQL Server (JDBC): hospital administration",
+    "admission_date",
+    5 * YEAR,
+    (
+        Feature("hospital_id", "string", "Hospital of the admission"),
+        Feature("department", "string", "Department of the admission"),
+        Feature("discharge_status", "string", "Discharge status (null while admitted)"),
+    ),
+    "One row per admission; event time = admission_date (the attending physician is never read).",
+)
+STROKE_LIFESTYLE_VIEW = _stroke_view(
+    "stroke_lifestyle",
+    "Parquet on S3: lifestyle",
+    "survey_date",
+    3 * YEAR,
+    (
+        Feature("smoking_status", "string", "Smoking status"),
+        Feature("exercise_frequency", "string", "Exercise frequency"),
+        Feature("alcohol_consumption", "string", "Alcohol consumption"),
+        Feature("diet_type", "string", "Diet"),
+    ),
+    "Lifestyle survey answers; event time = survey_date.",
+)
+STROKE_CONDITIONS_VIEW = _stroke_view(
+    "stroke_conditions",
+    "Parquet on S3: conditions",
+    "recorded_at",
+    3 * YEAR,
+    (
         Feature("hypertension", "bool", "Hypertension diagnosed"),
         Feature("heart_disease", "bool", "Heart disease diagnosed"),
         Feature("diabetes", "bool", "Diabetes diagnosed"),
-        Feature("smoking_status", "string", "Smoking status"),
+    ),
+    "Diagnoses as recorded; event time = recorded_at (the stroke fields stay out: they encode the label).",
+)
+STROKE_SOURCE_VIEWS: dict[str, FeatureView] = {
+    "demographics": STROKE_DEMOGRAPHICS_VIEW,
+    "clinical_measurements": STROKE_CLINICAL_VIEW,
+    "hospital_admin": STROKE_HOSPITAL_VIEW,
+    "lifestyle": STROKE_LIFESTYLE_VIEW,
+    "conditions": STROKE_CONDITIONS_VIEW,
+}
+STROKE_VIEW = FeatureView(
+    "stroke_risk",
+    "computed from the five stroke views, as of each row's time",
+    2 * YEAR,
+    (
+        Feature("age", "float64", "Age in whole years at the row's time"),
+        Feature("age_group", "string", "0-17, 18-39, 40-59, 60-79 or 80+"),
         Feature("condition_count", "int64", "Number of hypertension, heart disease and diabetes present"),
         Feature("has_multiple_conditions", "bool", "condition_count >= 2"),
         Feature("risk_score", "float64", "Stroke risk score 0-100 (README: the formula)"),
         Feature("risk_category", "string", "low (<30), moderate (<60) or high"),
-        Feature("days_since_stroke", "float64", "Days from stroke_date to the as-of date, null without a stroke"),
-        Feature("was_hospitalized", "bool", "An admission date is on record"),
-        Feature("days_since_admission", "float64", "Days from admission_date to the as-of date"),
-        Feature("is_currently_admitted", "bool", "Admitted and not yet discharged"),
+        Feature("days_since_stroke", "float64", "Days from a stroke recorded at or before the row's time; else null"),
+        Feature("was_hospitalized", "bool", "An admission at or before the row's time is on record"),
+        Feature("days_since_admission", "float64", "Days from the latest admission to the row's time"),
+        Feature("is_currently_admitted", "bool", "The latest admission has no discharge status"),
     ),
-    "Stroke-risk features of the batch cohort, one row per patient; event time = latest source date.",
+    "The computed-risk view: one row per patient at each clinic visit and at the run's as-of date, every "
+    "value from the latest source rows at or before that time.",
+    source_timestamp="visit_date, as_of",
+)
+# The stroke model's training rows (never served): one row per clinic visit before any stroke, labelled
+# 1 if a stroke follows within STROKE_HORIZON of the visit.
+STROKE_HORIZON = YEAR
+STROKE_LABEL_VIEW = FeatureView(
+    "stroke_label",
+    "computed from clinical_measurements and conditions",
+    timedelta(days=1),
+    (Feature("stroke_within_1y", "float64", "1 if a stroke occurs in (visit, visit + 365 days], else 0 (the label)"),),
+    "The stroke model's label per visit; visits on or after a patient's stroke are left out. Never served.",
+    online=False,
+    source_timestamp="visit_date",
 )
 # Deliberately never features: identifying or unfair-by-proxy fields.
 STROKE_EXCLUDED: tuple[str, ...] = (
@@ -250,7 +338,17 @@ STROKE_EXCLUDED: tuple[str, ...] = (
 )
 
 FEATURE_VIEWS: dict[str, FeatureView] = {
-    v.name: v for v in (VITALS_VIEW, LABS_VIEW, MEDICATIONS_VIEW, CONTEXT_VIEW, LABEL_VIEW, STROKE_VIEW)
+    v.name: v
+    for v in (
+        VITALS_VIEW,
+        LABS_VIEW,
+        MEDICATIONS_VIEW,
+        CONTEXT_VIEW,
+        LABEL_VIEW,
+        *STROKE_SOURCE_VIEWS.values(),
+        STROKE_VIEW,
+        STROKE_LABEL_VIEW,
+    )
 }
 STREAMING_VIEWS: tuple[FeatureView, ...] = (VITALS_VIEW, LABS_VIEW, MEDICATIONS_VIEW, CONTEXT_VIEW)
 
@@ -274,17 +372,14 @@ FEATURE_SERVICES: dict[str, FeatureService] = {
             "stroke_risk_v1",
             "Stroke-risk model inputs; leaves out blood type, physician and insurance fields on purpose.",
             (
-                ("stroke_risk", f)
-                for f in (
-                    "age",
-                    "gender",
-                    "avg_glucose_level",
-                    "bmi",
-                    "risk_score",
-                    "condition_count",
-                    "smoking_status",
-                    "hypertension",
-                )
+                ("stroke_risk", "age"),
+                ("stroke_demographics", "gender"),
+                ("stroke_clinical", "avg_glucose_level"),
+                ("stroke_clinical", "bmi"),
+                ("stroke_risk", "risk_score"),
+                ("stroke_risk", "condition_count"),
+                ("stroke_lifestyle", "smoking_status"),
+                ("stroke_conditions", "hypertension"),
             ),
         ),
     )

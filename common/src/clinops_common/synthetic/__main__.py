@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -51,8 +52,16 @@ def generate_cmd(  # noqa: PLR0917 (typer options)
     cohort: Cohort = None,
     clean: Clean = False,
     upload: Annotated[bool, typer.Option(help="Also write batch tables, oracle and ledger to the lake.")] = False,
+    sources: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --upload: a FeaturePipeline manifest whose spec.sources.batch says where each table goes "
+            "(document store, PostgreSQL, S3); credentials from CLINOPS_SOURCE_<TABLE>_URL (`make env`)."
+        ),
+    ] = None,
 ) -> None:
-    """Generate a data set into a folder (and, with --upload, the batch tables into the lake)."""
+    """Generate a data set into a folder (and, with --upload, the batch tables into the lake and, with
+    --sources, each into its own system)."""
     cfg = _config(patients=patients, days=days, seed=seed, start=start, cohort=cohort, clean=clean)
     ds = generate(cfg)
     files = sinks.write_files(ds, out)
@@ -65,6 +74,13 @@ def generate_cmd(  # noqa: PLR0917 (typer options)
         conns = Connections()
         for key in sinks.upload(ds, conns):
             console.print(f"  uploaded s3://{conns.lake_bucket}/{key}")
+        if sources:
+            from clinops_common.sources import from_manifest
+            from clinops_common.synthetic.source_sinks import upload_sources
+
+            manifest = yaml.safe_load(sources.read_text())
+            for line in upload_sources(ds.batch, from_manifest(manifest["spec"]["sources"]["batch"]), conns):
+                console.print(f"  uploaded {line}")
     ledger = ds.ledger.to_dict()
     console.print(f"  valid events per topic: {ledger['valid']}")
     console.print(f"  faults: {ledger['faults']}")

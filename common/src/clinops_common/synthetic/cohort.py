@@ -110,10 +110,29 @@ def _day(ts: datetime, days_back: float) -> date:
     return (ts - timedelta(days=days_back)).date()
 
 
+def _earlier_visits(latest: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
+    """0-2 earlier visits, 60-400 days apart, glucose and BMI drifting towards the latest values."""
+    out = []
+    when: date = latest["visit_date"]
+    for _ in range(rng.choice((0, 1, 1, 2))):
+        when -= timedelta(days=rng.randint(60, 400))
+        out.append(
+            {
+                **latest,
+                "visit_date": when,
+                "avg_glucose_level": round(latest["avg_glucose_level"] * rng.lognormvariate(0, 0.12), 1),
+                "bmi": round(min(60.0, max(15.0, latest["bmi"] + rng.gauss(0, 1.2))), 1),
+                "heart_rate": round(latest["heart_rate"] + rng.gauss(0, 6), 0),
+            }
+        )
+    return out[::-1]
+
+
 def batch_rows(
     cfg: GeneratorConfig, patients: list[Patient], rng: random.Random
 ) -> dict[BatchTable, list[dict[str, Any]]]:
-    """Rows of the five batch tables, one per patient each, columns as lake.BATCH_SCHEMAS."""
+    """Rows of the five batch tables, columns as lake.BATCH_SCHEMAS: one per patient each, except
+    ``clinical_measurements`` (one to three visits per patient, oldest first)."""
     start = cfg.start
     tables: dict[BatchTable, list[dict[str, Any]]] = {
         "demographics": [],
@@ -123,6 +142,9 @@ def batch_rows(
         "conditions": [],
     }
     streaming = {p.patient_id for p in patients[: cfg.patients]}
+    # Earlier clinic visits come from their own stream: the latest visit of each patient (and every
+    # other column) stays what it was with one visit per patient.
+    visits = random.Random(f"{cfg.seed}-visits")  # noqa: S311 (synthetic data)
     for p in patients:
         province = rng.choice(sorted(PROVINCES))
         city, prefix, region = rng.choice(PROVINCES[province])
@@ -142,17 +164,17 @@ def batch_rows(
                 "registration_date": _day(start, rng.uniform(30, 3650)),
             }
         )
-        tables["clinical_measurements"].append(
-            {
-                "patient_id": p.patient_id,
-                "visit_date": _day(start, rng.uniform(1, 365)),
-                "avg_glucose_level": p.avg_glucose,
-                "bmi": p.bmi,
-                "blood_pressure_systolic": round(rng.gauss(142 if p.hypertension else 122, 12), 0),
-                "heart_rate": round(rng.gauss(76, 10), 0),
-                "cholesterol_level": round(rng.gauss(205, 35), 0),
-            }
-        )
+        latest_visit = _day(start, rng.uniform(1, 365))
+        latest = {
+            "patient_id": p.patient_id,
+            "visit_date": latest_visit,
+            "avg_glucose_level": p.avg_glucose,
+            "bmi": p.bmi,
+            "blood_pressure_systolic": round(rng.gauss(142 if p.hypertension else 122, 12), 0),
+            "heart_rate": round(rng.gauss(76, 10), 0),
+            "cholesterol_level": round(rng.gauss(205, 35), 0),
+        }
+        tables["clinical_measurements"].extend([*_earlier_visits(latest, visits), latest])
         admitted = p.patient_id in streaming
         hospitalised = admitted or rng.random() < 0.4
         tables["hospital_admin"].append(

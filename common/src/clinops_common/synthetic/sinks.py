@@ -46,9 +46,9 @@ def _json_default(v: Any) -> str:
     raise TypeError(type(v))
 
 
-def batch_table_bytes(table: BatchTable, rows: list[dict[str, Any]]) -> bytes:
+def batch_table_bytes(table: BatchTable, rows: list[dict[str, Any]], *, force_parquet: bool = False) -> bytes:
     """The file for a batch table: NDJSON for demographics (a document-store export), else Parquet."""
-    if table == "demographics":
+    if table == "demographics" and not force_parquet:
         return b"".join(json.dumps(r, default=_json_default).encode() + b"\n" for r in rows)
     import pyarrow as pa
     import pyarrow.parquet as pq

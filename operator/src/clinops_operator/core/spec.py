@@ -49,7 +49,7 @@ class BatchSource(_Model):
 
 
 class Sources(_Model):
-    kafka: Kafka
+    kafka: Kafka | None = None  # the CRD requires it unless the pipeline is a batch one (stroke_risk_v1)
     batch: tuple[BatchSource, ...] = ()
 
 

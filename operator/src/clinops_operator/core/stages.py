@@ -32,6 +32,13 @@ from clinops_common.contracts import (
 )
 from clinops_common.features.definitions import LABEL_HORIZON_HOURS, WINDOWS
 from clinops_common.lake import TOPICS
+from clinops_common.sources import (
+    MANIFEST_TABLES,
+    BatchSource,
+    SourceConfigError,
+    credentials_env_name,
+    from_manifest,
+)
 from clinops_operator.core.spec import Pipeline
 from clinops_operator.errors import InvalidSpecError
 
@@ -203,7 +210,8 @@ def _connection_env(p: Pipeline) -> tuple[tuple[tuple[str, str], ...], tuple[Sec
     """The ``CLINOPS_*`` variables every stage reads (the names ``clinops_common.settings.Connections`` uses)."""
     s = p.spec
     env = (
-        ("CLINOPS_KAFKA_BOOTSTRAP_SERVERS", s.sources.kafka.bootstrap_servers),
+        # a batch pipeline has no Kafka: its stages (stroke, trainer) never connect to one
+        ("CLINOPS_KAFKA_BOOTSTRAP_SERVERS", s.sources.kafka.bootstrap_servers if s.sources.kafka else ""),
         ("CLINOPS_S3_ENDPOINT_URL", s.lake.endpoint),
         ("CLINOPS_S3_REGION", s.lake.region),
         ("CLINOPS_LAKE_BUCKET", s.lake.bucket),
@@ -219,11 +227,40 @@ def _connection_env(p: Pipeline) -> tuple[tuple[tuple[str, str], ...], tuple[Sec
     return env, secrets
 
 
+def stroke_sources(p: Pipeline) -> tuple[BatchSource, ...]:
+    """``spec.sources.batch`` as the stroke stage's sources (none: the lake's batch/ tables)."""
+    entries = [
+        {
+            "name": b.name,
+            "uri": b.uri,
+            "format": b.format,
+            "timestampColumn": b.timestamp_column,
+            **({"credentialsSecretRef": {"name": b.credentials_secret_ref.name}} if b.credentials_secret_ref else {}),
+        }
+        for b in p.spec.sources.batch
+    ]
+    try:
+        return from_manifest(entries)
+    except SourceConfigError as err:
+        raise InvalidSpecError(str(err)) from None
+
+
+def _source_secrets(p: Pipeline) -> tuple[SecretEnv, ...]:
+    """``CLINOPS_SOURCE_<TABLE>_URL`` from each batch source's Secret (the stroke stage only)."""
+    return tuple(
+        SecretEnv(credentials_env_name(MANIFEST_TABLES[b.name]), ref.name, ref.key)
+        for b in p.spec.sources.batch
+        if (ref := b.credentials_secret_ref) is not None and b.name in MANIFEST_TABLES
+    )
+
+
 def stage_args(p: Pipeline, stage: Stage, run_id: str, upstream: Mapping[Stage, StageResult]) -> StageArgs:
     """The stage's contract arguments, from the spec and the results of the run's earlier stages."""
     s = p.spec
     common = {"pipeline": p.name, "run_id": run_id}
     if stage is Stage.INGEST:
+        if s.sources.kafka is None:
+            raise InvalidSpecError("sources.kafka is required to ingest")
         topics = tuple(t for t in s.sources.kafka.topics if t in TOPICS)
         group = s.sources.kafka.consumer_group or f"clinops-{p.name}"
         return IngestArgs(**common, topics=topics, group_id=group)
@@ -242,7 +279,7 @@ def stage_args(p: Pipeline, stage: Stage, run_id: str, upstream: Mapping[Stage, 
         snapshot = feat.snapshot_id if isinstance(feat, FeaturizeResult) else None
         return MaterializeArgs(**common, snapshot_id=snapshot, key_ttl_hours=s.stores.redis.ttl_hours)
     if stage is Stage.STROKE:
-        return StrokeArgs(**common)
+        return StrokeArgs(**common, sources=stroke_sources(p))
     t = s.training
     made = upstream.get(Stage.STROKE) or upstream.get(Stage.FEATURIZER)
     return TrainArgs(
@@ -282,6 +319,6 @@ def task(p: Pipeline, stage: Stage, run_id: str, upstream: Mapping[Stage, StageR
         image=image(p, stage),
         arguments=stage_args(p, stage, run_id, upstream or {}),
         env=env,
-        secret_env=secrets,
+        secret_env=secrets + (_source_secrets(p) if stage is Stage.STROKE else ()),
         labels=labels(p, stage, run_id),
     )

@@ -80,17 +80,23 @@ def featurize(args: FeaturizeArgs) -> None:
 
 
 def stroke(args: StrokeArgs) -> None:
+    from clinops_featurizer.sources import SourceError
     from clinops_featurizer.stroke import StrokeVerificationError
 
     configure("featurizer", pipeline=args.pipeline, run=args.run_id)
     try:
         result = _spark_stage("clinops-stroke", lambda spark, conns, stop: job.stroke(spark, conns, args, stop))
-    except StrokeVerificationError as err:
+    except (StrokeVerificationError, SourceError, job.ArgumentsError) as err:
         console.print(f"[red]{err}[/]")
         raise typer.Exit(EXIT_REFUSED) from err
+    for table, counts in result.sources.items():
+        console.print(
+            f"  {table:<22} read {counts['read']}, kept {counts['kept']}, quarantined {counts['quarantined']}"
+            + (f", skipped {counts['skipped']} (no admission)" if counts.get("skipped") else "")
+        )
     console.print(
-        f"stroke cohort: {result.patients} patients ({result.high_risk} high risk), {result.checks} checks passed "
-        f"-> snapshot {result.snapshot_id}"
+        f"stroke cohort: {result.patients} patients ({result.high_risk} high risk), {result.training_rows} training "
+        f"rows, {result.checks} checks passed -> snapshot {result.snapshot_id}"
     )
 
 

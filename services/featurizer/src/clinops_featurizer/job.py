@@ -22,6 +22,7 @@ from clinops_common.contracts import (
 from clinops_common.features.definitions import LABEL_HORIZON_HOURS, STREAMING_VIEWS, WINDOWS
 from clinops_common.features.offline import OfflineStore
 from clinops_common.settings import Connections
+from clinops_featurizer import adapters
 from clinops_featurizer.session import Stop
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def _naive(t: datetime) -> datetime:
 def featurize(spark: SparkSession, conns: Connections, args: FeaturizeArgs, stop: Stop) -> FeaturizeResult:
     """A snapshot replaces whole date partitions, so ``start``/``end`` are rounded out to whole days
     (an hourly run recomputes its day so far)."""
-    from clinops_featurizer import adapters, core
+    from clinops_featurizer import core
 
     check_definitions(args)
     b = conns.lake_bucket
@@ -95,35 +96,61 @@ def featurize(spark: SparkSession, conns: Connections, args: FeaturizeArgs, stop
 
 
 def stroke(spark: SparkSession, conns: Connections, args: StrokeArgs, stop: Stop) -> StrokeResult:
-    """Raises ``StrokeVerificationError`` with every failed check; writes nothing then."""
+    """Raises ``SourceError`` naming an unreadable source, ``StrokeVerificationError`` with every failed
+    check; writes nothing then (quarantined rows are written only with a snapshot)."""
     from pyspark.sql import functions as F
 
-    from clinops_common.lake import BATCH_TABLES, features_path
-    from clinops_featurizer import adapters
-    from clinops_featurizer.stroke import stroke_features, verify_stroke
+    from clinops_common.features.definitions import STROKE_LABEL_VIEW, STROKE_VIEW
+    from clinops_common.lake import features_path
+    from clinops_common.sources import lake_sources
+    from clinops_featurizer.sources import read_source
+    from clinops_featurizer.stroke import clean, stroke_views, verify_stroke
 
     ref = args.as_of or datetime.now(UTC).date()
-    tables = {t: adapters.read_batch(spark, conns.lake_bucket, t) for t in BATCH_TABLES}
-    feats = stroke_features(tables, as_of=ref).cache()
-    checks = verify_stroke(feats, tables["demographics"].select("patient_id").distinct().count())
+    sources = {s.table: s for s in (args.sources or lake_sources(conns.lake_bucket))}
+    missing = sorted(
+        {"demographics", "clinical_measurements", "hospital_admin", "lifestyle", "conditions"} - set(sources)
+    )
+    if missing:
+        raise ArgumentsError(f"--sources names no source for {missing}")
+    cleaned = {}
+    for table, source in sources.items():
+        df, _ = read_source(spark, source)
+        cleaned[table] = clean(table, df)
+        stop.check()
+    tables = {t: c.rows for t, c in cleaned.items()}
+    views = {name: df.cache() for name, df in stroke_views(tables, as_of=ref).items()}
+    checks = verify_stroke(views, tables["demographics"].select("patient_id").distinct().count())
     stop.check()
-    feats.write.mode("overwrite").parquet(features_path(conns.lake_bucket, "stroke", "parquet"))
+    risk = views[STROKE_VIEW.name]
+    latest = risk.filter(F.col("event_timestamp") == F.lit(ref).cast("timestamp"))
+    out = features_path(conns.lake_bucket, "stroke")
+    latest.write.mode("overwrite").parquet(f"{out}/parquet")
     (
-        feats.orderBy("patient_id")
+        latest.orderBy("patient_id")
         .limit(args.sample_rows)
         .coalesce(1)
         .write.mode("overwrite")
         .option("header", True)
-        .csv(features_path(conns.lake_bucket, "stroke", "sample_csv"))
+        .csv(f"{out}/sample_csv")
     )
-    snap = adapters.write_views(OfflineStore.for_lake(conns), {"stroke_risk": feats}, before_commit=stop.check)
+    quarantine = None
+    for c in cleaned.values():
+        quarantine = c.quarantine if quarantine is None else quarantine.unionByName(c.quarantine)
+    if quarantine is not None:
+        quarantine.withColumn("run_id", F.lit(args.run_id)).write.mode("overwrite").parquet(
+            f"{out}/quarantine/run={args.run_id}"
+        )
+    snap = adapters.write_views(OfflineStore.for_lake(conns), views, before_commit=stop.check)
     return StrokeResult(
         pipeline=args.pipeline,
         run_id=args.run_id,
         snapshot_id=snap.snapshot_id,
-        patients=feats.count(),
-        high_risk=feats.filter(F.col("risk_category") == "high").count(),
+        patients=latest.count(),
+        high_risk=latest.filter(F.col("risk_category") == "high").count(),
         checks=len(checks),
+        sources={t: c.counts for t, c in cleaned.items()},
+        training_rows=views[STROKE_LABEL_VIEW.name].count(),
     )
 
 

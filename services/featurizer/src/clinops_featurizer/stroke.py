@@ -1,57 +1,185 @@
-"""The stroke cohort: five batch tables joined on patient_id -> the ``stroke_risk`` view, verified.
+"""The stroke cohort: five source tables -> one feature view per source, the computed-risk view
+``stroke_risk`` and the label view ``stroke_label``, every value as of its row's time; verified.
+
+Each source view holds the source's rows, its event time taken from the source's own timestamp
+column (``registration_date``, ``visit_date``, ``admission_date``, ``survey_date``, ``recorded_at``).
+``stroke_risk`` has one row per patient at each clinic visit and at the run's as-of date; each of
+its values comes from the latest source rows at or before that time and within the source view's
+TTL, so a visit after the row's time is invisible to it.
 
 risk_score (0-100, clipped) = 0.4 x age (capped at 100) + 15 hypertension + 15 heart disease
 + 10 diabetes + 10 if avg glucose > 200 mg/dL (5 if > 140) + 5 if BMI >= 30 + 10 if smoking now
 (5 if formerly). risk_category: low < 30 <= moderate < 60 <= high.
+
+Training rows (``stroke_label``): one per clinic visit before the patient's stroke, label 1 if the
+stroke follows within STROKE_HORIZON. Rows with a null patient id or time, a duplicated key or a
+value of the wrong type are quarantined with the reason.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from clinops_common.features.definitions import CREATED_TIMESTAMP, EVENT_TIMESTAMP, STROKE_VIEW
+from clinops_common.features.definitions import (
+    CREATED_TIMESTAMP,
+    EVENT_TIMESTAMP,
+    STROKE_HORIZON,
+    STROKE_LABEL_VIEW,
+    STROKE_SOURCE_VIEWS,
+    STROKE_VIEW,
+    FeatureView,
+)
 from clinops_common.lake import BATCH_TIMESTAMPS, BatchTable
+from clinops_featurizer.sources import BAD_TYPE
 
 KEY = "patient_id"
-ADMITTED_STATUSES = ("", "admitted", "inpatient", "in_hospital")
+T = "_t"
+# Tables with one row per patient (the others have one per visit, admission, survey or record).
+ONE_PER_PATIENT: frozenset[BatchTable] = frozenset({"demographics"})
+# hospital_admin rows without an admission date say "never admitted": dropped, not quarantined.
+OPTIONAL_TIME: frozenset[BatchTable] = frozenset({"hospital_admin"})
+CASTS = {"float64": "double", "int64": "bigint", "bool": "boolean", "string": "string"}
 
 
 class StrokeVerificationError(ValueError):
-    """The stroke features broke a row-count, null or range check; the message lists every failure."""
+    """The stroke features broke a row-count, key, null or range check; the message lists every failure."""
 
 
-def _latest_per_patient(df: DataFrame, table: BatchTable) -> DataFrame:
+@dataclass(frozen=True)
+class Cleaned:
+    """A source's usable rows, its quarantined rows (with ``reason``) and the counts."""
+
+    rows: DataFrame
+    quarantine: DataFrame
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def clean(table: BatchTable, df: DataFrame) -> Cleaned:
+    """Quarantine rows with a null patient id or time, a duplicated key or a wrong-typed value."""
     ts = BATCH_TIMESTAMPS[table]
-    win = Window.partitionBy(KEY).orderBy(F.col(ts).desc_nulls_last())
-    return df.withColumn("_rn", F.row_number().over(win)).filter("_rn = 1").drop("_rn")
+    key = [KEY] if table in ONE_PER_PATIENT else [KEY, ts]
+    if BAD_TYPE not in df.columns:
+        df = df.withColumn(BAD_TYPE, F.lit(""))
+    dup = F.count(F.lit(1)).over(Window.partitionBy(*key)) > 1
+    no_time = F.col(ts).isNull()
+    skipped = no_time if table in OPTIONAL_TIME else F.lit(False)
+    reason = (
+        F.when(F.col(KEY).isNull(), F.lit("null patient_id"))
+        .when(no_time & ~skipped, F.lit(f"null {ts}"))
+        .when(F.col(BAD_TYPE) != "", F.concat(F.lit("wrong type: "), F.col(BAD_TYPE)))
+        .when(dup, F.lit(f"duplicate ({', '.join(key)})"))
+    )
+    marked = df.withColumn("reason", F.when(~skipped | F.col(KEY).isNull(), reason)).cache()
+    counts_row = marked.agg(
+        F.count(F.lit(1)).alias("read"),
+        F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
+        F.sum((F.col("reason").isNull() & skipped).cast("int")).alias("skipped"),
+    ).first()
+    assert counts_row is not None
+    counts = {k: int(v or 0) for k, v in counts_row.asDict().items()}
+    counts["kept"] = counts["read"] - counts["quarantined"] - counts["skipped"]
+    good = marked.filter(F.col("reason").isNull() & ~skipped).drop("reason", BAD_TYPE)
+    bad = marked.filter(F.col("reason").isNotNull()).select(
+        F.lit(table).alias("source"),
+        "reason",
+        F.col(KEY),
+        F.to_json(F.struct(*[c for c in df.columns if c != BAD_TYPE])).alias("row"),
+    )
+    return Cleaned(good, bad, counts)
+
+
+def _ts(col: str) -> Column:
+    return F.col(col).cast("timestamp")
+
+
+def source_view(table: BatchTable, df: DataFrame) -> DataFrame:
+    """A source's rows as its feature view: patient_id, event/created timestamp = the source's time, features."""
+    view = STROKE_SOURCE_VIEWS[table]
+    ts = _ts(BATCH_TIMESTAMPS[table])
+    return df.select(
+        KEY,
+        ts.alias(EVENT_TIMESTAMP),
+        ts.alias(CREATED_TIMESTAMP),
+        *[F.col(f.name).cast(CASTS[f.dtype]).alias(f.name) for f in view.features],
+    )
+
+
+def _latest_at(
+    anchors: DataFrame, df: DataFrame, table: BatchTable, cols: list[str], ttl_view: FeatureView
+) -> DataFrame:
+    """For each anchor (patient_id, _t): ``cols`` of the latest row with time in [_t - ttl, _t]."""
+    ts = BATCH_TIMESTAMPS[table]
+    ttl_s = int(ttl_view.ttl.total_seconds())
+    cand = anchors.join(df.select(KEY, _ts(ts).alias("_src_ts"), *cols), KEY).filter(
+        (F.col("_src_ts") <= F.col(T)) & (F.col("_src_ts") >= F.col(T) - F.expr(f"INTERVAL {ttl_s} SECONDS"))
+    )
+    best = (
+        cand.withColumn("_rn", F.row_number().over(Window.partitionBy(KEY, T).orderBy(F.col("_src_ts").desc())))
+        .filter("_rn = 1")
+        .drop("_rn", "_src_ts")
+    )
+    return anchors.join(best, [KEY, T], "left")
 
 
 def _flag(c: str) -> Column:
     return F.coalesce(F.col(c).cast("int"), F.lit(0))
 
 
-def stroke_features(tables: dict[BatchTable, DataFrame], *, as_of: date) -> DataFrame:
-    """One row per patient of ``demographics``; the other tables may lack a patient (nulls)."""
-    latest = {name: _latest_per_patient(df, name) for name, df in tables.items()}
-    df = latest["demographics"].select(KEY, "date_of_birth", "gender", "registration_date")
-    df = df.join(latest["clinical_measurements"].select(KEY, "visit_date", "avg_glucose_level", "bmi"), KEY, "left")
-    df = df.join(latest["hospital_admin"].select(KEY, "admission_date", "discharge_status"), KEY, "left")
-    df = df.join(latest["lifestyle"].select(KEY, "survey_date", "smoking_status"), KEY, "left")
-    df = df.join(
-        latest["conditions"].select(
-            KEY, "recorded_at", "hypertension", "heart_disease", "diabetes", "stroke_occurred", "stroke_date"
-        ),
-        KEY,
-        "left",
+def risk_view(tables: dict[BatchTable, DataFrame], *, as_of: date) -> DataFrame:
+    """The computed-risk view: one row per patient at each visit and at ``as_of``, values as of then."""
+    demo = tables["demographics"]
+    visits = tables["clinical_measurements"].select(KEY, _ts("visit_date").alias(T))
+    anchors = (
+        demo.select(KEY, F.lit(as_of).cast("timestamp").alias(T))
+        .unionByName(visits.join(demo.select(KEY), KEY, "left_semi"))
+        .filter(F.col(T) <= F.lit(as_of).cast("timestamp"))
+        .distinct()
     )
-    ref = F.lit(as_of).cast("date")
-    age = F.floor(F.months_between(ref, F.col("date_of_birth")) / 12)
+    views = STROKE_SOURCE_VIEWS
+    df = _latest_at(anchors, demo, "demographics", ["date_of_birth"], views["demographics"])
+    df = df.join(
+        _latest_at(
+            anchors,
+            tables["clinical_measurements"],
+            "clinical_measurements",
+            ["avg_glucose_level", "bmi"],
+            views["clinical_measurements"],
+        ),
+        [KEY, T],
+    )
+    hosp = tables["hospital_admin"]
+    df = df.join(
+        _latest_at(
+            anchors,
+            hosp.withColumn("_admitted", F.col("admission_date")),
+            "hospital_admin",
+            ["_admitted", "discharge_status"],
+            views["hospital_admin"],
+        ),
+        [KEY, T],
+    )
+    df = df.join(
+        _latest_at(anchors, tables["lifestyle"], "lifestyle", ["smoking_status"], views["lifestyle"]), [KEY, T]
+    )
+    df = df.join(
+        _latest_at(
+            anchors,
+            tables["conditions"],
+            "conditions",
+            ["hypertension", "heart_disease", "diabetes", "stroke_occurred", "stroke_date"],
+            views["conditions"],
+        ),
+        [KEY, T],
+    )
+    ref = F.to_date(F.col(T))
+    age = F.floor(F.months_between(ref, F.col("date_of_birth")) / 12).cast("double")
     smoking = F.lower(F.coalesce(F.col("smoking_status"), F.lit("")))
     glucose, bmi = F.col("avg_glucose_level"), F.col("bmi")
+    df = df.withColumn("age", age)
     score = (
         F.least(F.col("age"), F.lit(100)) * 0.4
         + _flag("hypertension") * 15
@@ -59,11 +187,9 @@ def stroke_features(tables: dict[BatchTable, DataFrame], *, as_of: date) -> Data
         + _flag("diabetes") * 10
         + F.when(glucose > 200, 10).when(glucose > 140, 5).otherwise(0)
         + F.when(bmi >= 30, 5).otherwise(0)
-        + F.when(smoking == "smokes", 10).when(smoking == "formerly smoked", 5).otherwise(0)
+        + F.when(smoking.isin("smokes", "current"), 10).when(smoking.isin("formerly smoked", "former"), 5).otherwise(0)
     )
-    status = F.lower(F.coalesce(F.col("discharge_status"), F.lit("")))
-    event = F.greatest(*(F.col(c) for c in BATCH_TIMESTAMPS.values())).cast("timestamp")
-    df = df.withColumn("age", age.cast("double"))
+    stroke_known = F.col("stroke_occurred") & F.col("stroke_date").isNotNull() & (F.col("stroke_date") <= ref)
     df = df.withColumns(
         {
             "age_group": F.when(F.col("age") < 18, "0-17")
@@ -73,14 +199,12 @@ def stroke_features(tables: dict[BatchTable, DataFrame], *, as_of: date) -> Data
             .otherwise("80+"),
             "condition_count": (_flag("hypertension") + _flag("heart_disease") + _flag("diabetes")).cast("bigint"),
             "risk_score": F.greatest(F.lit(0.0), F.least(F.lit(100.0), score.cast("double"))),
-            "days_since_stroke": F.when(
-                F.col("stroke_occurred") & F.col("stroke_date").isNotNull(), F.datediff(ref, F.col("stroke_date"))
-            ).cast("double"),
-            "was_hospitalized": F.col("admission_date").isNotNull(),
-            "days_since_admission": F.datediff(ref, F.col("admission_date")).cast("double"),
-            "is_currently_admitted": F.col("admission_date").isNotNull() & status.isin(list(ADMITTED_STATUSES)),
-            EVENT_TIMESTAMP: event,
-            CREATED_TIMESTAMP: event,
+            "days_since_stroke": F.when(stroke_known, F.datediff(ref, F.col("stroke_date"))).cast("double"),
+            "was_hospitalized": F.col("_admitted").isNotNull(),
+            "days_since_admission": F.datediff(ref, F.col("_admitted")).cast("double"),
+            "is_currently_admitted": F.col("_admitted").isNotNull() & F.col("discharge_status").isNull(),
+            EVENT_TIMESTAMP: F.col(T),
+            CREATED_TIMESTAMP: F.col(T),
         }
     )
     df = df.withColumns(
@@ -91,13 +215,37 @@ def stroke_features(tables: dict[BatchTable, DataFrame], *, as_of: date) -> Data
             .otherwise("high"),
         }
     )
-    casts = {"float64": "double", "int64": "bigint", "bool": "boolean", "string": "string"}
     return df.select(
         KEY,
         EVENT_TIMESTAMP,
         CREATED_TIMESTAMP,
-        *[F.col(f.name).cast(casts[f.dtype]).alias(f.name) for f in STROKE_VIEW.features],
+        *[F.col(f.name).cast(CASTS[f.dtype]).alias(f.name) for f in STROKE_VIEW.features],
     )
+
+
+def label_view(clinical: DataFrame, conditions: DataFrame, *, as_of: date) -> DataFrame:
+    """Training rows: one per visit before the patient's stroke (and at or before ``as_of``), labelled
+    1 if the stroke falls in (visit, visit + STROKE_HORIZON]. Patients without a conditions record get no rows."""
+    strokes = conditions.groupBy(KEY).agg(
+        F.min(F.when(F.col("stroke_occurred"), F.col("stroke_date"))).alias("_stroke"),
+    )
+    horizon = STROKE_HORIZON.days
+    visits = clinical.select(KEY, F.col("visit_date")).distinct().join(strokes, KEY)
+    visits = visits.filter(F.col("visit_date") <= F.lit(as_of))
+    visits = visits.filter(F.col("_stroke").isNull() | (F.col("visit_date") < F.col("_stroke")))
+    label = F.when(F.col("_stroke").isNotNull() & (F.datediff("_stroke", "visit_date") <= horizon), 1.0).otherwise(0.0)
+    ts = _ts("visit_date")
+    return visits.select(
+        KEY, ts.alias(EVENT_TIMESTAMP), ts.alias(CREATED_TIMESTAMP), label.alias(STROKE_LABEL_VIEW.features[0].name)
+    )
+
+
+def stroke_views(tables: dict[BatchTable, DataFrame], *, as_of: date) -> dict[str, DataFrame]:
+    """Every stroke view from clean source tables: the five source views, stroke_risk, stroke_label."""
+    out = {STROKE_SOURCE_VIEWS[t].name: source_view(t, df) for t, df in tables.items()}
+    out[STROKE_VIEW.name] = risk_view(tables, as_of=as_of)
+    out[STROKE_LABEL_VIEW.name] = label_view(tables["clinical_measurements"], tables["conditions"], as_of=as_of)
+    return out
 
 
 @dataclass(frozen=True)
@@ -109,31 +257,48 @@ class Check:
 RANGES: dict[str, tuple[float, float]] = {
     "age": (0, 120),
     "risk_score": (0, 100),
-    "bmi": (10, 100),
-    "avg_glucose_level": (20, 1000),
     "condition_count": (0, 3),
     "days_since_stroke": (0, 365 * 120),
     "days_since_admission": (0, 365 * 120),
 }
+SOURCE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "stroke_clinical": {"bmi": (10, 100), "avg_glucose_level": (20, 1000), "heart_rate": (20, 300)},
+}
 NOT_NULL = (KEY, EVENT_TIMESTAMP, "age", "age_group", "risk_score", "risk_category", "condition_count")
 
 
-def verify_stroke(features: DataFrame, expected_patients: int) -> list[Check]:
-    """Row count, uniqueness, nulls and ranges in one pass; raises with every failure listed."""
-    aggs = [F.count(F.lit(1)).alias("rows"), F.countDistinct(KEY).alias("patients")]
-    aggs += [F.sum(F.col(c).isNull().cast("int")).alias(f"null:{c}") for c in NOT_NULL]
-    aggs += [
-        F.sum(((F.col(c) < lo) | (F.col(c) > hi)).cast("int")).alias(f"range:{c}") for c, (lo, hi) in RANGES.items()
+def _range_checks(df: DataFrame, ranges: dict[str, tuple[float, float]], prefix: str) -> list[Column]:
+    return [
+        F.sum(((F.col(c) < lo) | (F.col(c) > hi)).cast("int")).alias(f"{prefix}range:{c}")
+        for c, (lo, hi) in ranges.items()
     ]
-    row = features.agg(*aggs).first()
+
+
+def verify_stroke(views: dict[str, DataFrame], expected_patients: int) -> list[Check]:
+    """Counts, key uniqueness, nulls and ranges of the risk view and the source views; raises with
+    every failure listed."""
+    risk = views[STROKE_VIEW.name]
+    aggs = [
+        F.count(F.lit(1)).alias("rows"),
+        F.countDistinct(KEY, EVENT_TIMESTAMP).alias("keys"),
+        F.countDistinct(KEY).alias("patients"),
+    ]
+    aggs += [F.sum(F.col(c).isNull().cast("int")).alias(f"null:{c}") for c in NOT_NULL]
+    aggs += _range_checks(risk, RANGES, "")
+    row = risk.agg(*aggs).first()
     assert row is not None
     r = row.asDict()
     checks = [
-        Check(f"rows == {expected_patients} demographics patients", abs(int(r["rows"]) - expected_patients)),
-        Check("one row per patient", int(r["rows"]) - int(r["patients"])),
-        *(Check(f"no null {c}", int(r[f"null:{c}"] or 0)) for c in NOT_NULL),
-        *(Check(f"{c} in [{lo}, {hi}]", int(r[f"range:{c}"] or 0)) for c, (lo, hi) in RANGES.items()),
+        Check(f"patients == {expected_patients} demographics patients", abs(int(r["patients"]) - expected_patients)),
+        Check("one stroke_risk row per (patient_id, event_timestamp)", int(r["rows"]) - int(r["keys"])),
+        *(Check(f"stroke_risk: no null {c}", int(r[f"null:{c}"] or 0)) for c in NOT_NULL),
+        *(Check(f"stroke_risk: {c} in [{lo}, {hi}]", int(r[f"range:{c}"] or 0)) for c, (lo, hi) in RANGES.items()),
     ]
+    for name, ranges in SOURCE_RANGES.items():
+        srow = views[name].agg(*_range_checks(views[name], ranges, "")).first()
+        assert srow is not None
+        s = srow.asDict()
+        checks += [Check(f"{name}: {c} in [{lo}, {hi}]", int(s[f"range:{c}"] or 0)) for c, (lo, hi) in ranges.items()]
     failed = [c for c in checks if c.failures]
     if failed:
         raise StrokeVerificationError(
