@@ -5,7 +5,8 @@ SHELL := bash
 MAKEFLAGS += --no-print-directory
 
 UV_VERSION := 0.13.9
-APT_PACKAGES := redis-server prometheus postgresql maven openjdk-17-jre-headless git ca-certificates
+APT_PACKAGES := redis-server prometheus postgresql maven openjdk-17-jre-headless git ca-certificates \
+	containerd runc containernetworking-plugins busybox-static mmdebstrap
 GO_MIN := 1.24
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := python3.11
@@ -161,11 +162,11 @@ bench-train: ## Trainer benchmark: >=100k labelled rows, training set build, bot
 KUBECONFIG_LOCAL := $(CURDIR)/.local/kubeconfig
 
 .PHONY: cluster-up
-cluster-up: ## Start a local Kubernetes control plane (etcd, apiserver, controller manager, scheduler, kwok nodes)
+cluster-up: ## Start a local Kubernetes control plane (etcd, apiserver, controller manager, scheduler, kwok nodes) and one real kubelet node (containerd, runc)
 	@$(DEVSTACK) cluster-up
 
 .PHONY: cluster-down
-cluster-down: ## Stop the local control plane (`make clean` deletes its data)
+cluster-down: ## Stop the control plane and the real node, leaving no container, mount or cgroup (`make clean` deletes its data)
 	@$(DEVSTACK) cluster-down
 
 .PHONY: cluster-status

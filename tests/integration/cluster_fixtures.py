@@ -30,7 +30,7 @@ os.environ.setdefault("CLINOPS_OPERATOR_BACKOFF_S", "1")
 os.environ.setdefault("CLINOPS_OPERATOR_RETRY_DELAY_S", "1")
 
 from clinops_devstack import cluster as kube
-from clinops_devstack import supervisor, toolchain
+from clinops_devstack import node, supervisor, toolchain
 from clinops_devstack.settings import REPO_ROOT, StackSettings
 
 REUSE = os.environ.get("CLINOPS_TEST_STACK", "") == "reuse"
@@ -139,3 +139,23 @@ def namespace(cluster: Cluster) -> Iterator[str]:
         time.sleep(0.2)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster: Cluster) -> Iterator[str]:
+    """The real kubelet node (containerd + runc) beside the kwok nodes; its name. Stopped, and every
+    trace of it removed, at the end of the session."""
+    s = cluster.settings
+    if REUSE:
+        if not all(supervisor.status(s, c).healthy for c in node.components(s)):
+            pytest.fail("CLINOPS_TEST_STACK=reuse but the real node is not running: run `make cluster-up`")
+        yield node.NODE_NAME
+        return
+    if os.geteuid() != 0:
+        pytest.skip("the real node (containerd, kubelet, cgroups, mounts) needs root")
+    try:
+        for comp in node.components(s):
+            supervisor.start(s, comp, say=lambda _msg: None)
+        yield node.NODE_NAME
+    finally:
+        node.down(s, say=lambda _msg: None)

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from clinops_devstack import cluster, supervisor, toolchain
+from clinops_devstack import cluster, node, supervisor, toolchain
 from clinops_devstack import components as comps
 from clinops_devstack.settings import StackSettings
 
@@ -134,8 +134,12 @@ def smoke() -> None:
 @app.command("cluster-up")
 def cluster_up(
     nodes: Annotated[int, typer.Option(help="How many fake kwok nodes to create.")] = cluster.DEFAULT_NODES,
+    real_node: Annotated[
+        bool, typer.Option(help="Also start the real node (containerd, runc, kubelet; needs root).")
+    ] = True,
 ) -> None:
-    """Start the local Kubernetes control plane (etcd, apiserver, controller manager, scheduler, kwok)."""
+    """Start the local Kubernetes control plane (etcd, apiserver, controller manager, scheduler, kwok)
+    and one real kubelet node beside the kwok nodes."""
     s = StackSettings()
     console.print(f"[bold]Starting the local control plane[/] (data in {cluster.cluster_dir(s)})")
     t0 = time.monotonic()
@@ -143,7 +147,10 @@ def cluster_up(
         for comp in cluster.components(s):
             supervisor.start(s, comp, _say)
         cluster.provision(s, nodes=nodes)
-    except (supervisor.StartError, toolchain.ToolError, cluster.ClusterError) as err:
+        if real_node:
+            for comp in node.components(s):
+                supervisor.start(s, comp, _say)
+    except (supervisor.StartError, toolchain.ToolError, cluster.ClusterError, node.NodeError) as err:
         console.print(f"[red]{err}[/]")
         raise typer.Exit(1) from err
     console.print(f"control plane ready in {time.monotonic() - t0:.1f}s")
@@ -157,8 +164,13 @@ def cluster_up(
 def cluster_down() -> None:
     """Stop the local control plane (its data stays in .local/data/kube; `make clean` removes it)."""
     s = StackSettings()
+    node.down(s, _say)  # first: its pods and kubelet need the API server and containerd to go cleanly
     for name in reversed(cluster.BUILDERS):  # by name: stopping needs no built tools
         supervisor.stop(s, name, _say)
+    left = node.leftovers(s)
+    if left:
+        console.print(f"[red]left behind by the real node:[/] {left}")
+        raise typer.Exit(1)
 
 
 @app.command("cluster-status")
@@ -170,6 +182,10 @@ def cluster_status() -> None:
     for comp in cluster.components(s):
         st = supervisor.status(s, comp)
         all_ok &= st.healthy
+        table.add_row(st.name, st.state, st.url, str(st.pid or "-"))
+    for comp in node.components(s):  # the real node is optional (`cluster-up --no-real-node`)
+        st = supervisor.status(s, comp)
+        all_ok &= st.healthy or st.pid is None
         table.add_row(st.name, st.state, st.url, str(st.pid or "-"))
     console.print(table)
     if not all_ok:

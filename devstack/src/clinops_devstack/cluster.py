@@ -7,6 +7,9 @@ in for spark-operator by moving SparkApplications through SUBMITTED and RUNNING 
 FAILED when an application carries ``clinops.io/simulate-failure=<its component>``). See
 ``kwok/stages.yaml``.
 
+Beside the kwok nodes, ``make cluster-up`` starts one real node (``node.py``: containerd, runc and a
+kubelet) on which pods that tolerate its taint really run.
+
 Like the stack's ``components``, this is a description the supervisor runs; ``make cluster-up`` and
 the pytest fixture use the same one.
 """
@@ -81,7 +84,7 @@ current-context: clinops-local
 """
 
 
-def _write_kubeconfig(s: StackSettings, ident: pki.Identity, path: Path) -> Path:
+def write_kubeconfig(s: StackSettings, ident: pki.Identity, path: Path) -> Path:
     folder = pki_dir(s)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
@@ -174,9 +177,9 @@ def kube_apiserver(s: StackSettings) -> Component:
 
 def _prepare_pki(s: StackSettings) -> None:
     pki.ensure_pki(pki_dir(s), s.host)
-    _write_kubeconfig(s, pki.ADMIN, admin_kubeconfig(s))
+    write_kubeconfig(s, pki.ADMIN, admin_kubeconfig(s))
     for ident in (pki.CONTROLLER_MANAGER, pki.SCHEDULER):
-        _write_kubeconfig(s, ident, _component_kubeconfig(s, ident))
+        write_kubeconfig(s, ident, _component_kubeconfig(s, ident))
 
 
 def _auth_flags(kubeconfig: Path) -> list[str]:

@@ -33,7 +33,9 @@ class Identity:
 ADMIN = Identity("admin", "clinops-admin", ("system:masters",))
 CONTROLLER_MANAGER = Identity("controller-manager", "system:kube-controller-manager")
 SCHEDULER = Identity("scheduler", "system:kube-scheduler")
-CLIENTS = (ADMIN, CONTROLLER_MANAGER, SCHEDULER)
+# The real node's kubelet (bound to the system:node ClusterRole by the node's provisioning).
+NODE = Identity("node", "system:node:clinops-node", ("system:nodes",))
+CLIENTS = (ADMIN, CONTROLLER_MANAGER, SCHEDULER, NODE)
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -71,9 +73,33 @@ def _builder(subject: x509.Name, issuer: x509.Name, key: rsa.RSAPrivateKey) -> x
     )
 
 
+def _load_ca(folder: Path) -> tuple[rsa.RSAPrivateKey, x509.Name]:
+    key = serialization.load_pem_private_key((folder / "ca.key").read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key, x509.load_pem_x509_certificate((folder / "ca.crt").read_bytes()).subject
+
+
+def _ensure_clients(folder: Path, ca_key: rsa.RSAPrivateKey, ca_name: x509.Name) -> None:
+    for ident in CLIENTS:
+        if (folder / f"{ident.file_stem}.crt").exists():
+            continue
+        key = _key()
+        cert = (
+            _builder(_name(ident.user, ident.groups), ca_name, key)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        _write_key(key, folder / f"{ident.file_stem}.key")
+        _write_cert(cert, folder / f"{ident.file_stem}.crt")
+
+
 def ensure_pki(folder: Path, host: str) -> None:
-    """Write ``ca``, ``apiserver``, one client pair per identity and the service-account keys, if missing."""
+    """Write ``ca``, ``apiserver``, one client pair per identity and the service-account keys, if missing.
+
+    A folder made before an identity existed gets that identity's pair, signed by its existing CA.
+    """
     if (folder / "ca.crt").exists() and (folder / "sa.pub").exists():
+        _ensure_clients(folder, *_load_ca(folder))
         return
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = _key()
@@ -120,15 +146,7 @@ def ensure_pki(folder: Path, host: str) -> None:
     _write_key(server_key, folder / "apiserver.key")
     _write_cert(server, folder / "apiserver.crt")
 
-    for ident in CLIENTS:
-        key = _key()
-        cert = (
-            _builder(_name(ident.user, ident.groups), ca_name, key)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )
-        _write_key(key, folder / f"{ident.file_stem}.key")
-        _write_cert(cert, folder / f"{ident.file_stem}.crt")
+    _ensure_clients(folder, ca_key, ca_name)
 
     sa_key = _key()
     _write_key(sa_key, folder / "sa.key")

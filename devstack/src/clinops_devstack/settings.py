@@ -36,6 +36,9 @@ class Ports(BaseModel):
     kube_controller_manager: int = 20257
     kube_scheduler: int = 20259
     kwok: int = 20247
+    # The real node (`make cluster-up`): the kubelet's API and health ports (not the standard 10250/10248).
+    kubelet: int = 20250
+    kubelet_healthz: int = 20248
 
 
 class StackSettings(BaseSettings):

@@ -43,6 +43,8 @@ KUBERNETES_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.7.0"
 HELM_VERSION = "v3.19.5"
+# crictl: the real node's CRI client (cluster-down removes every pod sandbox through it).
+CRICTL_VERSION = "v1.34.0"
 KUBECONFORM_VERSION = "v0.7.0"
 # The real SparkApplication CRD (sparkoperator.k8s.io/v1beta2), from the spark-operator Go module.
 SPARK_OPERATOR_VERSION = "v2.5.2"
@@ -292,6 +294,10 @@ KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-schedu
 
 
 def _build_kubernetes(home: Path) -> None:
+    _build_kubernetes_commands(home, KUBERNETES_COMMANDS)
+
+
+def _build_kubernetes_commands(home: Path, commands: tuple[str, ...]) -> None:
     source = _module_source("k8s.io/kubernetes", KUBERNETES_VERSION)
     replaces = kubernetes_staging_replaces(Path(source["GoMod"]).read_text(), KUBERNETES_VERSION)
     env = _go_env(home)
@@ -301,7 +307,7 @@ def _build_kubernetes(home: Path) -> None:
         edits = [f"-require=k8s.io/kubernetes@{KUBERNETES_VERSION}"]
         edits += [f"-replace={name}={name}@{v}" for name, v in replaces.items()]
         _run(["go", "mod", "edit", *edits], env=env, cwd=wrapper)
-        packages = [f"k8s.io/kubernetes/cmd/{cmd}" for cmd in KUBERNETES_COMMANDS]
+        packages = [f"k8s.io/kubernetes/cmd/{cmd}" for cmd in commands]
         # Each package at the pinned version: a bare `go get pkg` would upgrade to the latest release.
         _run(["go", "get", *(f"{pkg}@{KUBERNETES_VERSION}" for pkg in packages)], env=env, cwd=wrapper)
         (home / "bin").mkdir(parents=True, exist_ok=True)
@@ -323,6 +329,47 @@ import (
 
 func main() { etcdmain.Main(os.Args) }
 """
+
+
+def _build_kubelet(home: Path) -> None:
+    """The kubelet of the real local node, built like the control plane (same wrapper module recipe)."""
+    _build_kubernetes_commands(home, ("kubelet",))
+
+
+PAUSE_MAIN = """package main
+
+// The pod sandbox's first process: holds the pod's namespaces, reaps orphans, exits on SIGINT/SIGTERM.
+import (
+\t"os"
+\t"os/signal"
+\t"syscall"
+)
+
+func main() {
+\tsignals := make(chan os.Signal, 8)
+\tsignal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+\tfor sig := range signals {
+\t\tif sig != syscall.SIGCHLD {
+\t\t\tos.Exit(0)
+\t\t}
+\t\tfor {
+\t\t\tif pid, _ := syscall.Wait4(-1, nil, syscall.WNOHANG, nil); pid <= 0 {
+\t\t\t\tbreak
+\t\t\t}
+\t\t}
+\t}
+}
+"""
+
+
+def _build_pause(home: Path) -> None:
+    env = _go_env(home)
+    with tempfile.TemporaryDirectory(prefix="clinops-pause-") as tmp:
+        wrapper = Path(tmp)
+        _run(["go", "mod", "init", "clinops.io/pause"], env=env, cwd=wrapper)
+        (wrapper / "main.go").write_text(PAUSE_MAIN)
+        (home / "bin").mkdir(parents=True, exist_ok=True)
+        _run(["go", "build", "-ldflags", "-s -w", "-o", str(home / "bin" / "pause"), "."], env=env, cwd=wrapper)
 
 
 def _build_etcd(home: Path) -> None:
@@ -347,6 +394,10 @@ def _build_helm(home: Path) -> None:
         f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}",
         f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
     )
+
+
+def _build_crictl(home: Path) -> None:
+    _go_install(home, f"sigs.k8s.io/cri-tools/cmd/crictl@{CRICTL_VERSION}")
 
 
 def _build_kubeconform(home: Path) -> None:
@@ -415,6 +466,11 @@ SPARK_SOURCES = Tool(
 FERRETDB = Tool("ferretdb", FERRETDB_VERSION, "bin/ferretdb", _build_ferretdb)
 ETCD = Tool("etcd", ETCD_VERSION, "bin/etcd", _build_etcd)
 KUBERNETES = Tool("kubernetes", KUBERNETES_VERSION, "bin/kubectl", _build_kubernetes)
+# The real local node's kubelet (a Tool of its own: adding it does not rebuild the control plane).
+KUBELET = Tool("kubelet", KUBERNETES_VERSION, "bin/kubelet", _build_kubelet)
+PAUSE_VERSION = "1"  # bump when PAUSE_MAIN changes
+PAUSE = Tool("pause", PAUSE_VERSION, "bin/pause", _build_pause)
+CRICTL = Tool("crictl", CRICTL_VERSION, "bin/crictl", _build_crictl)
 KWOK = Tool("kwok", KWOK_VERSION, "bin/kwok", _build_kwok)
 HELM = Tool("helm", HELM_VERSION, "bin/helm", _build_helm)
 KUBECONFORM = Tool("kubeconform", KUBECONFORM_VERSION, "bin/kubeconform", _build_kubeconform)
@@ -445,6 +501,9 @@ TOOLS: tuple[Tool, ...] = (
     ETCD,
     HELM,
     KUBERNETES,
+    KUBELET,
+    PAUSE,
+    CRICTL,
     FEAST_REFERENCE,
     EVIDENTLY_REFERENCE,
 )
