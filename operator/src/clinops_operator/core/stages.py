@@ -154,6 +154,11 @@ def manual_run_id(token: str) -> str:
     return "m" + hashlib.sha256(token.encode()).hexdigest()[:8]
 
 
+def retrain_run_id(request: str) -> str:
+    """Run id for a ``clinops.io/retrain-requested`` value: one value, one run, across restarts."""
+    return "r" + hashlib.sha256(request.encode()).hexdigest()[:8]
+
+
 def scheduled_run_id(slot: datetime) -> str:
     """Run id for a cron slot (UTC), e.g. ``s2611231800``."""
     return "s" + slot.strftime("%y%m%d%H%M")
