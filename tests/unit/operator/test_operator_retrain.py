@@ -201,3 +201,15 @@ def test_the_trainer_gets_the_featurizers_snapshot_in_a_retraining_run() -> None
                 return
         status = merge(status, out.status)
     raise AssertionError("the trainer never started")
+
+
+def test_the_specs_camel_case_hyperparameters_reach_the_trainer_in_its_own_names() -> None:
+    from clinops_common.contracts import TrainArgs
+    from clinops_operator.core.stages import task
+    from clinops_trainer.families import mlp
+
+    t = task(pipeline(), Stage.TRAINER, "m1")
+    assert isinstance(t.arguments, TrainArgs)
+    hp = t.arguments.hyperparameters
+    assert {"learning_rate", "hidden_units", "batch_size"} <= set(hp)
+    assert mlp.params(hp)["hidden_units"] == [128, 64]  # the trainer accepts them (it refuses unknown names)
