@@ -32,7 +32,7 @@ def _docker_running() -> bool:
 
 
 # The operator image to run: this repository does not build one yet, and the chart's default
-# (ghcr.io/clinops/operator) is not published; load one into kind (`kind load docker-image`) and name it.
+# (ghcr.io/clinops/clinops) is not published; load one into kind (`kind load docker-image`) and name it.
 IMAGE = os.environ.get("CLINOPS_E2E_OPERATOR_IMAGE", "")
 
 pytestmark = [
@@ -103,10 +103,10 @@ def installed(kubeconfig: Path) -> Path:
         NAMESPACE,
         "--create-namespace",
         "--set",
-        f"operator.image.repository={repository}",
-        *(["--set", f"operator.image.tag={tag}"] if tag else []),
+        f"image.repository={repository}",
+        *(["--set", f"image.tag={tag}"] if tag else []),
         "--set",
-        "operator.image.pullPolicy=Never",
+        "image.pullPolicy=Never",
         "--wait",
         "--timeout",
         "300s",

@@ -40,3 +40,75 @@ app.kubernetes.io/part-of: clinops
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The platform image (every component but the trainer), tag defaulting to the appVersion. */}}
+{{- define "clinops.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/* The restricted container security context every component runs with. */}}
+{{- define "clinops.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* The pod security context every component runs with. */}}
+{{- define "clinops.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* CLINOPS_S3_* from the lake's Secret (the scorer reads model artifacts, the monitor references). */}}
+{{- define "clinops.lakeEnv" -}}
+- name: CLINOPS_S3_ENDPOINT_URL
+  value: {{ .Values.lake.endpoint | quote }}
+- name: CLINOPS_S3_REGION
+  value: {{ .Values.lake.region | quote }}
+- name: CLINOPS_S3_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.lake.credentialsSecret.name }}
+      key: {{ .Values.lake.credentialsSecret.accessKeyIdKey }}
+- name: CLINOPS_S3_SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.lake.credentialsSecret.name }}
+      key: {{ .Values.lake.credentialsSecret.secretAccessKeyKey }}
+{{- end -}}
+
+{{/* Labels of a platform component: pass (dict "root" $ "component" "scorer" "extra" (dict ...)). */}}
+{{- define "clinops.componentLabels" -}}
+helm.sh/chart: {{ include "clinops.chart" .root }}
+app.kubernetes.io/name: {{ include "clinops.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: clinops
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* NetworkPolicy egress to the stores: pass (list $ (list "redis" "s3" ...)). */}}
+{{- define "clinops.storeEgress" -}}
+{{- $root := index . 0 }}{{- $ports := index . 1 }}
+- ports:
+    {{- range $ports }}
+    - protocol: TCP
+      port: {{ index $root.Values.networkPolicy.storePorts . }}
+    {{- end }}
+  {{- with $root.Values.networkPolicy.storesPeers }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}

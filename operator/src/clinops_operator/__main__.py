@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import sys
 from pathlib import Path
@@ -13,6 +14,12 @@ import yaml
 from clinops_common.cli import service_app
 from clinops_operator.core import render, stages
 from clinops_operator.core.spec import Pipeline
+
+
+class Executor(enum.StrEnum):
+    kubernetes = "kubernetes"
+    local = "local"
+
 
 app = service_app(
     "clinops-operator",
@@ -40,10 +47,20 @@ def run(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log handler details.")] = False,
     json_logs: Annotated[bool, typer.Option("--json-logs/--plain-logs", help="Structured JSON log lines.")] = True,
+    executor: Annotated[
+        Executor | None,
+        typer.Option(
+            help="Where stages run: kubernetes (SparkApplications and Jobs) or local (processes on this machine, "
+            "logs under .local/logs/, secret references resolved from this environment). "
+            "Default: $CLINOPS_OPERATOR_EXECUTOR, else kubernetes."
+        ),
+    ] = None,
 ) -> None:
     """Run the operator against $KUBECONFIG (or the pod's service account). SIGTERM stops it cleanly.
 
-    Stage results are read from the lake with CLINOPS_S3_* (the lake's endpoint and credentials)."""
+    Stage results are read from the lake with CLINOPS_S3_* (the lake's endpoint and credentials).
+    With --executor local, stages keep running when the operator stops; a restarted operator finds
+    them (running or finished) and never starts one twice."""
     import kopf
 
     from clinops_common.settings import LakeConnection
@@ -51,6 +68,9 @@ def run(
     LakeConnection()  # a missing variable ends here, naming it, before anything is watched
 
     from clinops_operator import handlers  # registers the handlers
+
+    if executor is not None:
+        handlers.SETTINGS = handlers.SETTINGS.model_copy(update={"executor": executor.value})
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.PLAIN)
     if not verbose:  # kopf reports every successful timer tick at INFO

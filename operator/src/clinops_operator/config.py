@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,3 +24,13 @@ class OperatorSettings(BaseSettings):
     peering_name: str = Field("clinops", description="kopf peering object shared by the replicas (HA).")
     finalizer: str = Field(FINALIZER, description="Finalizer that makes deletion wait for the cleanup handler.")
     storage_prefix: str = Field(PREFIX, description="Prefix of the annotations kopf keeps its progress in.")
+    executor: Literal["kubernetes", "local"] = Field(
+        "kubernetes", description="Where stages run: SparkApplications and Jobs, or local processes."
+    )
+    local_state_dir: Path = Field(
+        Path(".local/operator"), description="Local executor: one directory per stage it started (claims, exit status)."
+    )
+    local_log_dir: Path = Field(Path(".local/logs"), description="Local executor: one log file per stage.")
+    local_start_grace_s: float = Field(
+        30.0, gt=0, description="Local executor: a claimed stage without a recorder after this long is ProcessLost."
+    )

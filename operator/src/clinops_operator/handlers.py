@@ -58,9 +58,19 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.peering.name = SETTINGS.peering_name
     settings.posting.level = logging.WARNING  # Kubernetes events for problems only, not every timer tick
     if "executor" not in memo:  # tests may bring their own
-        memo["executor"] = KubernetesExecutor(kubernetes_api())
+        memo["executor"] = make_executor(SETTINGS)
     if "results" not in memo:
         memo["results"] = LakeResults.from_env()
+
+
+def make_executor(settings: OperatorSettings) -> Executor:
+    if settings.executor == "local":
+        from clinops_operator.local import LocalExecutor
+
+        return LocalExecutor(
+            settings.local_state_dir, settings.local_log_dir, start_grace_s=settings.local_start_grace_s
+        )
+    return KubernetesExecutor(kubernetes_api())
 
 
 def _executor(memo: kopf.Memo) -> Executor:

@@ -1,8 +1,13 @@
 """The run state machine, pure: from a pipeline, its status and what its children say, to what to do next.
 
 A run is an ordered list of stages with one id. It starts when the ``clinops.io/run-now`` annotation
-takes a value not yet handled (every stage), or when a cron slot of a schedule passes (that schedule's
-stages). Each reconcile looks at the current stage's child: missing, it is created; running, nothing
+takes a value not yet handled (every stage), when the monitor's ``clinops.io/retrain-requested``
+annotation takes a value not yet handled (the training schedule's stages: fresh features, then the
+trainer), or when a cron slot of a schedule passes (that schedule's stages). Only one run is in
+flight at a time: a request that arrives during a run starts its own run when that one ends, and
+each value starts exactly one run (its id is derived from the value).
+
+Each reconcile looks at the current stage's child: missing, it is created; running, nothing
 changes; succeeded, its result document is read (``clinops_common.contracts``), the next stage starts
 with what the earlier ones produced (the featurizer's snapshot id goes to the materializer and the
 trainer) or the run ends Ready (a promoted model fills ``status.champion``); failed, the run ends
@@ -14,6 +19,7 @@ it stopped (even when their status patch was lost) instead of creating them agai
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,6 +36,7 @@ from clinops_operator.core.stages import (
     Stage,
     StageTask,
     manual_run_id,
+    retrain_run_id,
     run_stages,
     scheduled_run_id,
     spec_problems,
@@ -38,6 +45,7 @@ from clinops_operator.core.stages import (
 from clinops_operator.core.times import iso, parse_iso
 
 RUN_NOW = "clinops.io/run-now"
+RETRAIN = "clinops.io/retrain-requested"  # set by the monitor: JSON {"reason", "at", "evaluation"}
 SCHEDULES = ("training", "processing", "featurization")  # monitoring is the monitor Deployment's, not a run's
 
 Observe = Callable[[StageTask], ChildState | None]
@@ -103,6 +111,14 @@ def _new_run(p: Pipeline, status: Status, annotations: Mapping[str, str], create
     if token and token != status.get("handledRunNow"):
         run = {"id": manual_run_id(token), "trigger": "manual", "stages": [s.value for s in run_stages(p)]}
         out.status["handledRunNow"] = token
+    elif (request := annotations.get(RETRAIN)) and request != (status.get("lastRetrainRequest") or {}).get("value"):
+        run = {
+            "id": retrain_run_id(request),
+            "trigger": "retrain",
+            "schedule": "training",
+            "stages": [s.value for s in scheduled_stages(p, "training")],
+        }
+        out.status["lastRetrainRequest"] = {**retrain_request(request), "runId": run["id"], "handledAt": iso(now)}
     elif due := due_schedule(p, status, created, now):
         name, slot = due
         run = {
@@ -134,6 +150,37 @@ def _new_run(p: Pipeline, status: Status, annotations: Mapping[str, str], create
     }
     out.events.append(f"run {run['id']} started ({run['trigger']})")
     return out
+
+
+def retrain_request(value: str) -> dict[str, str]:
+    """The monitor's request as status fields: the raw value (what makes it new) and what it says.
+
+    A value that is not the monitor's JSON still starts one run (someone asked by hand); its reason says so."""
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        return {"value": value, "reason": "annotation is not the monitor's JSON", "at": "", "evaluation": ""}
+    return {"value": value, **{k: str(doc.get(k) or "") for k in ("reason", "at", "evaluation")}}
+
+
+def last_training(result: TrainResult, now: datetime) -> dict[str, Any]:
+    """``status.lastTraining``: what the last trainer run registered and what the gate decided, and why."""
+    record: dict[str, Any] = {
+        "runId": result.run_id,
+        "modelName": result.model_name,
+        "promoted": result.promoted,
+        "gateReasons": list(result.gate_reasons),
+        "finishedAt": iso(now),
+    }
+    if result.model_version is not None:
+        record["version"] = result.model_version
+    if result.test_auroc is not None:
+        record["testAuroc"] = result.test_auroc
+    if (oracle := result.metrics.get("oracle_auroc")) is not None:
+        record["oracleAuroc"] = oracle
+    return record
 
 
 def _stage_record(
@@ -174,6 +221,9 @@ def champion(result: TrainResult, now: datetime) -> dict[str, Any] | None:
     if not result.promoted or result.model_version is None:
         return None
     metrics = {"auroc": result.test_auroc} if result.test_auroc is not None else {}
+    metrics |= {k: result.metrics[f"test_{k}"] for k in ("auprc", "brier") if f"test_{k}" in result.metrics}
+    if "oracle_auroc" in result.metrics:
+        metrics["oracleAuroc"] = result.metrics["oracle_auroc"]
     return {
         "modelName": result.model_name,
         "version": result.model_version,
@@ -317,9 +367,14 @@ def _advance(
     out.status.setdefault("lastRuns", {})[stage.value] = _stage_record(
         current, "Succeeded", now, reason=state.reason, result=result
     )
-    if isinstance(result, TrainResult) and (new := champion(result, now)):
-        out.status["champion"] = new
-        out.events.append(f"run {run['id']}: {result.model_name} version {result.model_version} is the champion")
+    if isinstance(result, TrainResult):
+        out.status["lastTraining"] = last_training(result, now)
+        if new := champion(result, now):
+            out.status["champion"] = new
+            out.events.append(f"run {run['id']}: {result.model_name} version {result.model_version} is the champion")
+        else:
+            gate = "; ".join(result.gate_reasons) or "nothing registered"
+            out.events.append(f"run {run['id']}: version {result.model_version} not promoted: {gate}")
     remaining = run["stages"][run["stages"].index(stage.value) + 1 :]
     if not remaining:
         message = f"run {run['id']} succeeded: {', '.join(run['stages'])}"

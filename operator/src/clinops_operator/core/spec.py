@@ -17,6 +17,9 @@ VERSION = "v1alpha1"
 PLURAL = "featurepipelines"
 KIND = "FeaturePipeline"
 API_VERSION = f"{GROUP}/{VERSION}"
+APP_VERSION = "0.1.0"  # the chart's appVersion: the images' tag
+IMAGE = "ghcr.io/clinops/clinops"  # every component and stage but the trainer
+TRAINER_IMAGE = "ghcr.io/clinops/clinops-trainer"  # the same plus torch
 
 
 class _Model(BaseModel):
@@ -115,11 +118,14 @@ class Training(_Model):
 
 
 class Images(_Model):
-    ingest: str = "ghcr.io/clinops/ingest:0.1.0"
-    processor: str = "ghcr.io/clinops/processor:0.1.0"
-    featurizer: str = "ghcr.io/clinops/featurizer:0.1.0"
-    trainer: str = "ghcr.io/clinops/trainer:0.1.0"
-    monitor: str = "ghcr.io/clinops/monitor:0.1.0"
+    """Two images (the chart's ``image`` and ``trainerImage``): every stage but the trainer runs the
+    platform image; the trainer's adds torch."""
+
+    ingest: str = f"{IMAGE}:{APP_VERSION}"
+    processor: str = f"{IMAGE}:{APP_VERSION}"
+    featurizer: str = f"{IMAGE}:{APP_VERSION}"
+    trainer: str = f"{TRAINER_IMAGE}:{APP_VERSION}"
+    monitor: str = f"{IMAGE}:{APP_VERSION}"
     pull_policy: str = Field("IfNotPresent", alias="pullPolicy")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -161,6 +162,11 @@ def manual_run_id(token: str) -> str:
     return "m" + hashlib.sha256(token.encode()).hexdigest()[:8]
 
 
+def retrain_run_id(request: str) -> str:
+    """Run id for a ``clinops.io/retrain-requested`` value: one value, one run, across restarts."""
+    return "r" + hashlib.sha256(request.encode()).hexdigest()[:8]
+
+
 def scheduled_run_id(slot: datetime) -> str:
     """Run id for a cron slot (UTC), e.g. ``s2611231800``."""
     return "s" + slot.strftime("%y%m%d%H%M")
@@ -292,8 +298,13 @@ def stage_args(p: Pipeline, stage: Stage, run_id: str, upstream: Mapping[Stage, 
         split=Split(train=t.split.train, validation=t.split.validation, test=t.split.test),
         min_auroc=t.promotion_gate.min_auroc,
         must_beat_champion=t.promotion_gate.must_beat_champion,
-        hyperparameters=t.hyperparameters,
+        hyperparameters={snake_case(k): v for k, v in t.hyperparameters.items()},
     )
+
+
+def snake_case(name: str) -> str:
+    """A spec key (``learningRate``, the CRD's camelCase) as the trainer's name (``learning_rate``)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 
 def image(p: Pipeline, stage: Stage) -> str:

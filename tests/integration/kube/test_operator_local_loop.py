@@ -1,0 +1,263 @@
+"""The whole loop on the local control plane with the local executor and the real stack, small data.
+
+One FeaturePipeline is applied; the operator (``python -m clinops_operator run --executor local``,
+a child process with the chart's ServiceAccount token) runs processor -> featurizer -> materializer
+-> trainer as local processes against the harness's Kafka-fed bronze, MinIO, Redis, PostgreSQL and
+MLflow. The trainer registers version 1 and status.champion says so; the monitor's own adapter then
+writes ``clinops.io/retrain-requested`` (the monitor's JSON, as an evaluation that asks would), and
+exactly one retraining run follows and registers version 2. The operator is SIGKILLed at three
+points (processor running, trainer running, retraining run started) and restarted each time: no
+stage starts twice (one state directory and one command line per child), no run registers two
+versions, the loop completes. A second pipeline whose lake bucket does not exist fails at the
+processor with that stage and reason in its condition; once fixed, its next run starts normally.
+
+The retraining request's value is written by the test through the monitor's adapter rather than
+computed by an evaluation: an evaluation needs a few hundred outcomes of scored predictions, more
+data than this test's budget allows (the monitor's scenario tests evaluate for real).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kube_helpers import example_body, wait_for
+from mlflow.tracking import MlflowClient
+
+from clinops_common.settings import Connections
+from clinops_common.storage import s3_client
+from clinops_common.synthetic import FaultRates, GeneratorConfig, generate
+from clinops_common.synthetic.sinks import produce, upload
+
+PIPELINE = "loop"
+BROKEN = "loop-broken"
+PATIENTS, DAYS = 24, 3
+
+
+@dataclass
+class World:
+    cluster: Any
+    namespace: str
+    conns: Connections
+    env: dict[str, str]
+    state: Path
+    logs: Path
+    log: Path
+    model: str
+
+
+def _stage_env(conns: Connections, stack: Any) -> dict[str, str]:
+    return {
+        **os.environ,  # KUBECONFIG (the operator's token), the fast CLINOPS_OPERATOR_* settings
+        **conns.as_env(),  # the local executor resolves the spec's secret references from these
+        "CLINOPS_SPARK_MASTER": "local[1]",
+        "CLINOPS_SPARK_JARS_DIR": str(stack.settings.spark_jars_dir()),
+        "CLINOPS_TRAINER_BOOTSTRAP_SAMPLES": "200",
+        "CLINOPS_TRAINER_THREADS": "1",
+    }
+
+
+def _ingest(conns: Connections, env: dict[str, str], log: Path) -> int:
+    """Generate a small cohort, send it through Kafka (topics of its own) and drain it to bronze."""
+    start = (datetime.now(UTC) - timedelta(days=DAYS)).replace(minute=0, second=0, microsecond=0)
+    cfg = GeneratorConfig(patients=PATIENTS, days=DAYS, seed=13, start=start, vitals_interval_min=15)
+    ds = generate(cfg.model_copy(update={"faults": FaultRates.none()}))
+    prefix = f"loop{uuid.uuid4().hex[:6]}."
+    assert asyncio.run(produce(ds.messages, conns, topic_prefix=prefix)) == len(ds.messages)
+    upload(ds, conns)
+    argv = [sys.executable, "-m", "clinops_ingest", "run", "--idle-exit", "5", "--topic-prefix", prefix]
+    argv += ["--group-id", f"{prefix}g"]
+    with log.open("ab") as out:
+        subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=300)
+    return len(ds.messages)
+
+
+def _body(namespace: str, name: str, conns: Connections, bucket: str) -> dict[str, Any]:
+    body = example_body(namespace)
+    body["metadata"] |= {"name": name, "annotations": {"clinops.io/run-now": "first"}}
+    spec = body["spec"]
+    spec["sources"]["kafka"]["bootstrapServers"] = conns.kafka_bootstrap_servers
+    spec["lake"] |= {"endpoint": conns.s3_endpoint_url, "bucket": bucket}
+    spec["stores"]["mlflow"] = {"trackingUri": conns.mlflow_tracking_uri}
+    spec["training"] |= {
+        "modelFamily": "gradient-boosted-trees",
+        "registeredModelName": f"{name}-{uuid.uuid4().hex[:6]}",
+        "hyperparameters": {"nEstimators": 60, "maxDepth": 3},
+        "lookbackDays": 30,
+        "promotionGate": {"minAuroc": 0.5, "mustBeatChampion": False},
+    }
+    return body
+
+
+def _start(w: World) -> subprocess.Popen[bytes]:
+    env = {
+        **w.env,
+        "CLINOPS_OPERATOR_LOCAL_STATE_DIR": str(w.state),
+        "CLINOPS_OPERATOR_LOCAL_LOG_DIR": str(w.logs),
+    }
+    argv = [sys.executable, "-m", "clinops_operator", "run", "--standalone", "--plain-logs", "--executor", "local"]
+    with w.log.open("ab") as out:
+        return subprocess.Popen(
+            [*argv, "-n", w.namespace], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    os.kill(proc.pid, signal.SIGKILL)  # the operator alone: its stages run in sessions of their own
+    proc.wait(timeout=30)
+
+
+def _status(w: World, name: str = PIPELINE) -> dict[str, Any]:
+    return (w.cluster.get("featurepipeline", name, w.namespace) or {}).get("status") or {}
+
+
+def _stage_running(w: World, run_trigger: str, stage: str, name: str = PIPELINE) -> bool:
+    run = _status(w, name).get("currentRun") or {}
+    return run.get("trigger") == run_trigger and run.get("stage") == stage
+
+
+@pytest.fixture(scope="module")
+def world(
+    cluster: Any, kafka: Connections, s3: Connections, redis_url: str, database_url: str, mlflow_url: str, stack: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[World]:  # fmt: skip
+    tmp = tmp_path_factory.mktemp("loop")
+    bucket = f"loop-{uuid.uuid4().hex[:8]}"
+    s3_client(s3).create_bucket(Bucket=bucket)
+    conns = kafka.model_copy(update={"lake_bucket": bucket})
+    env = _stage_env(conns, stack)
+    namespace = f"loop-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    log = tmp / "operator.log"
+    _ingest(conns, env, tmp / "ingest.log")
+    body = _body(namespace, PIPELINE, conns, bucket)
+    w = World(
+        cluster,
+        namespace,
+        conns,
+        env,
+        tmp / "state",
+        tmp / "logs",
+        log,
+        body["spec"]["training"]["registeredModelName"],
+    )
+    w.cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body))
+    yield w
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def _retrain_request(w: World) -> str:
+    """Set the annotation through the monitor's own adapter and format (an evaluation that asks)."""
+    from clinops_monitor.adapters.kube import Pipelines
+    from clinops_monitor.core.decision import annotation_value
+
+    value = annotation_value(("auroc_below_floor",), datetime.now(UTC), "ev-loop-1")
+    Pipelines().request_retraining(w.namespace, PIPELINE, value)
+    return value
+
+
+@pytest.mark.timeout(1500)
+def test_one_apply_gives_a_champion_then_a_retraining_request_gives_one_more_version_through_three_sigkills(
+    world: World,
+) -> None:
+    w = world
+    op = _start(w)
+    try:
+        wait_for("the processor to run", lambda: _stage_running(w, "manual", "processor"), timeout_s=120)
+        _kill(op)  # 1: a stage running
+        op = _start(w)
+        wait_for("the trainer to run", lambda: _stage_running(w, "manual", "trainer"), timeout_s=600, every_s=1)
+        _kill(op)  # 2: the trainer running
+        op = _start(w)
+        wait_for("champion v1", lambda: _status(w).get("phase") == "Ready", timeout_s=600, every_s=1)
+        first = _status(w)
+        assert first["champion"]["version"] == "1", first
+        assert first["champion"]["metrics"]["auroc"] >= 0.5
+        assert first["lastTraining"]["promoted"] is True
+
+        value = _retrain_request(w)
+        wait_for("the retraining run", lambda: (_status(w).get("currentRun") or {}).get("trigger") == "retrain")
+        _kill(op)  # 3: just after the retraining run started
+        op = _start(w)
+        wait_for(
+            "the retraining run to end",
+            lambda: _status(w).get("phase") in ("Ready", "Failed") and not _status(w).get("currentRun"),
+            timeout_s=600,
+            every_s=1,
+        )
+    finally:
+        if op.poll() is None:
+            op.send_signal(signal.SIGTERM)
+            op.wait(timeout=60)
+    status = _status(w)
+    tail = w.log.read_text()[-3000:]
+    assert status["phase"] == "Ready", (status, tail)
+    request = status["lastRetrainRequest"]
+    assert request["value"] == value
+    assert (request["reason"], request["evaluation"]) == ("auroc_below_floor", "ev-loop-1")
+    assert status["champion"]["version"] == "2"
+    assert status["champion"]["runId"] == request["runId"] == status["lastTraining"]["runId"]
+
+    # Every child started exactly once: one state directory and one command line each.
+    first_run, retrain_run = first["lastRuns"]["trainer"]["runId"], request["runId"]
+    children = sorted(p.name for p in (w.state / w.namespace).iterdir())
+    expected = sorted(f"{PIPELINE}-{s}-{r}" for r in (first_run, retrain_run) for s in ("proc", "feat", "mat", "train"))
+    assert children == expected
+    for child in children:
+        lines = (w.logs / w.namespace / f"{child}.log").read_text().splitlines()
+        assert sum(ln.startswith(f"$ {sys.executable} ") for ln in lines) == 1, child
+
+    # One registered version per run, each tagged with its run.
+    versions = MlflowClient(w.conns.mlflow_tracking_uri).search_model_versions(f"name='{w.model}'")
+    by_run = sorted((v.version, v.tags.get("clinops.run_id")) for v in versions)
+    assert by_run == [("1", first_run), ("2", retrain_run)]
+    assert MlflowClient(w.conns.mlflow_tracking_uri).get_model_version_by_alias(w.model, "champion").version == "2"
+
+
+@pytest.mark.timeout(900)
+def test_a_failing_stage_names_itself_and_its_reason_and_the_next_run_starts(world: World) -> None:
+    w = world
+    body = _body(w.namespace, BROKEN, w.conns, "no-such-bucket-here")
+    w.cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body))
+    op = _start(w)
+    try:
+        wait_for("the failure", lambda: _status(w, BROKEN).get("phase") == "Failed", timeout_s=300, every_s=1)
+        failed = next(c for c in _status(w, BROKEN)["conditions"] if c["type"] == "Failed")
+        assert failed["status"] == "True"
+        assert failed["reason"] == "ProcessFailed"
+        assert failed["message"].startswith(f"processor SparkApplication {BROKEN}-proc-"), failed
+        assert "exit status" in failed["message"], failed
+        assert _status(w, BROKEN)["lastRuns"]["processor"]["state"] == "Failed"
+
+        body["spec"]["lake"]["bucket"] = w.conns.lake_bucket
+        body["metadata"]["annotations"]["clinops.io/run-now"] = "second"
+        w.cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body))
+        wait_for(
+            "the next run's processor to succeed",
+            lambda: (_status(w, BROKEN).get("lastRuns") or {}).get("featurizer", {}).get("state") == "Running",
+            timeout_s=300,
+            every_s=1,
+        )
+        run = _status(w, BROKEN)["currentRun"]
+        assert run["trigger"] == "manual"
+        assert _status(w, BROKEN)["phase"] == "Featurizing"
+        # Each run has its own processor child: the failed one was not started again.
+        procs = [p.name for p in (w.state / w.namespace).iterdir() if p.name.startswith(f"{BROKEN}-proc-")]
+        assert len(procs) == 2
+        # Deleting the pipeline stops its running stage (the cleanup handler) and forgets its children.
+        w.cluster.kubectl("delete", "featurepipeline", BROKEN, "-n", w.namespace, "--wait=true", "--timeout=60s")
+        assert not [p for p in (w.state / w.namespace).iterdir() if p.name.startswith(f"{BROKEN}-")]
+    finally:
+        op.send_signal(signal.SIGTERM)
+        op.wait(timeout=60)
