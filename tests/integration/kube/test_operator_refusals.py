@@ -2,8 +2,9 @@
 
 403: a ResourceQuota allowing no SparkApplication in the namespace (the quota admission plugin refuses
 the processor's): after one attempt the pipeline is Failed with reason Forbidden and the API server's
-message, and the operator does not try again. An invalid spec is refused the same way (InvalidSpec).
-(422 goes through the same path; its translation is tested in tests/unit/operator/test_operator_errors.py.)
+message, and the operator does not try again. 422: a ValidatingAdmissionPolicy bound to the namespace
+refuses the processor's SparkApplication as Invalid: the same, with reason Invalid. An invalid spec is
+refused the same way (InvalidSpec).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pytest
 import yaml
 from kopf.testing import KopfRunner
 from kube_helpers import example_body, wait_for
+
+from clinops_devstack import cluster as kube
 
 RUN_TIMEOUT_S = 90.0
 SETTLE_S = 4.0  # eight reconcile intervals of 0.5 s
@@ -107,3 +110,80 @@ def test_an_invalid_spec_is_refused_with_reason_invalid_spec(
     time.sleep(SETTLE_S)
     assert cluster.names("sparkapplications", namespace) == []
     assert _failed(cluster, namespace) == failed
+
+
+def _driver_account_policy(namespace: str) -> list[dict[str, Any]]:
+    """A CEL admission policy, bound to ``namespace`` only: SparkApplications' drivers must run as
+    ``spark-restricted`` (the example pipeline's run as ``clinops-spark``)."""
+    name = f"spark-driver-account-{namespace}"
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": ["sparkoperator.k8s.io"],
+                            "apiVersions": ["*"],
+                            "operations": ["CREATE", "UPDATE"],
+                            "resources": ["sparkapplications"],
+                        }
+                    ]
+                },
+                "validations": [
+                    {
+                        "expression": "has(object.spec.driver.serviceAccount)"
+                        " && object.spec.driver.serviceAccount == 'spark-restricted'",
+                        "message": "the driver must run as the spark-restricted service account",
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {
+                "policyName": name,
+                "validationActions": ["Deny"],
+                "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}},
+            },
+        },
+    ]
+
+
+def test_a_child_refused_with_422_fails_the_run_once_with_reason_invalid(
+    cluster: Any, namespace: str, operator: KopfRunner
+) -> None:
+    policy = _driver_account_policy(namespace)
+    cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(policy))
+    probe = {
+        "apiVersion": "sparkoperator.k8s.io/v1beta2",
+        "kind": "SparkApplication",
+        "metadata": {"name": "probe", "namespace": namespace},
+        "spec": {
+            "type": "Python",
+            "mode": "cluster",
+            "sparkVersion": "4.1.4",
+            "mainApplicationFile": "local:///probe.py",
+            "driver": {"serviceAccount": "someone-else"},
+            "executor": {},
+        },
+    }
+
+    def enforced() -> bool:  # the policy is compiled and bound: a server-side dry run is refused
+        proc = kube.kubectl_run(cluster.settings, "create", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(probe))
+        return proc.returncode != 0 and "spark-restricted" in proc.stderr
+
+    try:
+        wait_for("admission policy in force", enforced, timeout_s=60, every_s=1.0)
+        cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(example_body(namespace)))
+        _assert_refused_once(cluster, namespace, operator, "processor", "Invalid")
+        assert "spark-restricted" in (_failed(cluster, namespace) or {})["message"]
+        assert cluster.names("sparkapplications", namespace) == []
+    finally:
+        for doc in reversed(policy):
+            cluster.kubectl("delete", doc["kind"], doc["metadata"]["name"], "--ignore-not-found", check=False)

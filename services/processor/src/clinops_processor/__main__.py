@@ -24,16 +24,36 @@ app = service_app(
 
 
 def process(args: ProcessArgs) -> None:
+    import time
+
     from clinops_common.spark import spark_session
     from clinops_processor import job
+    from clinops_processor.config import ProcessorSettings
+    from clinops_processor.metrics import ProcessorMetrics
 
     log = configure("processor", pipeline=args.pipeline, run=args.run_id)
     conns = Connections()
-    spark = spark_session("clinops-processor", conns, extra_conf=job.SPARK_CONF)
+    settings = ProcessorSettings()
+    metrics = ProcessorMetrics()
+    started = time.monotonic()
+    spark = spark_session("clinops-processor", conns, extra_conf=settings.spark_conf())
     try:
         result = job.run(spark, conns, only_dates=set(args.dates) or None, full=args.full)
+    except BaseException:
+        metrics.record_failure(time.monotonic() - started)
+        if settings.metrics_file:
+            metrics.write(settings.metrics_file)
+        raise
     finally:
         spark.stop()
+    metrics.record(
+        new_objects=result.new_objects,
+        objects_read=result.objects_read,
+        dates=len(result.dates),
+        seconds=result.seconds,
+    )
+    if settings.metrics_file:
+        metrics.write(settings.metrics_file)
     log.info(
         "processed",
         new_objects=result.new_objects,

@@ -25,17 +25,16 @@ from botocore.exceptions import ClientError
 from clinops_common.lake import SilverTable, key, silver_path, state_key
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
+from clinops_processor.config import ProcessorSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from pyspark.sql import SparkSession
 
 STATE_KEY = state_key("processor", "bronze-objects.json")
-# Spark settings the processor wants on top of clinops_common.spark's.
-SPARK_CONF = {
-    "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "2",
-    "spark.sql.sources.parallelPartitionDiscovery.threshold": "1024",
-}
+# Spark settings the processor wants on top of clinops_common.spark's, at their defaults (a run takes
+# them from its ProcessorSettings; tests and benches that drive ``run`` directly use these).
+SPARK_CONF = ProcessorSettings.model_construct().spark_conf()
 
 
 @dataclass
