@@ -112,6 +112,48 @@ stage_command(app, MaterializeArgs, materialize)
 
 
 @app.command()
+def stream(
+    idle_exit: Annotated[
+        float | None, typer.Option(help="Exit after this many seconds without messages (default: run until SIGTERM).")
+    ] = None,
+    topic_prefix: Annotated[str | None, typer.Option(help="Prefix of the Kafka topic names.")] = None,
+    lateness: Annotated[
+        float | None, typer.Option(help="Allowed lateness in seconds (older events are left to the batch).")
+    ] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+) -> None:
+    """Stream vitals and labs events into the online store: each patient's rows of its latest hour,
+    seconds after an event; the hourly batch corrects what came later than the allowed lateness.
+
+    Needs Kafka and Redis; other settings come from CLINOPS_STREAM_* variables."""
+    import asyncio
+
+    from prometheus_client import start_http_server
+
+    from clinops_featurizer.stream.config import StreamSettings
+    from clinops_featurizer.stream.metrics import StreamMetrics
+    from clinops_featurizer.stream.service import StreamFeaturizer
+
+    overrides = {
+        k: v
+        for k, v in {
+            "idle_exit_s": idle_exit,
+            "topic_prefix": topic_prefix,
+            "lateness_s": lateness,
+            "metrics_port": metrics_port,
+        }.items()
+        if v is not None
+    }
+    settings = StreamSettings(**overrides)  # type: ignore[arg-type]
+    metrics = StreamMetrics()
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr="0.0.0.0", registry=metrics.registry)  # noqa: S104
+    featurizer = StreamFeaturizer(settings, Connections(), configure("stream"), metrics)
+    consumed = asyncio.run(featurizer.run())
+    console.print(f"consumed {consumed} messages, wrote {featurizer.written} online rows")
+
+
+@app.command()
 def catalogue(
     features: Annotated[
         bool, typer.Option("--features", help="List every feature with dtype and description.")
