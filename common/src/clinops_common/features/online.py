@@ -86,7 +86,8 @@ def _json_column(values: pd.Series) -> np.ndarray:
     """Each value of a string column as JSON text, encoding each distinct value once."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     texts = np.array([json.dumps(str(u)) for u in uniques] + ["null"], dtype=object)
-    return texts[codes]  # the sentinel -1 picks "null"
+    out: np.ndarray = texts[codes]  # the sentinel -1 picks "null"
+    return out
 
 
 def encode_rows(view: FeatureView, rows: pd.DataFrame) -> list[bytes]:
@@ -233,13 +234,13 @@ class OnlineStore:
             args: list[bytes | str | int] = ["EVALSHA", sha, min(chunk, len(keys) - i), *keys[i : i + chunk]]
             args += [self.key_ttl, len(fields), *fields]
             args.extend(values[i : i + chunk].ravel().tolist())
-            commands.append(hiredis.pack_command(tuple(args)))
+            commands.append(hiredis.pack_command(tuple(args)))  # type: ignore[arg-type]
         conn = self.client.connection_pool.get_connection()
         try:
-            conn.send_packed_command(commands)
+            conn.send_packed_command(commands)  # type: ignore[no-untyped-call]
             replies = [conn.read_response(disable_decoding=True) for _ in commands]
         except BaseException:
-            conn.disconnect()
+            conn.disconnect()  # type: ignore[no-untyped-call]
             raise
         finally:
             self.client.connection_pool.release(conn)

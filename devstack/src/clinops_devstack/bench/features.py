@@ -69,7 +69,7 @@ def latest_frame(view: FeatureView, ids: np.ndarray, rng: np.random.Generator) -
 def packed_row_bytes(client: redis.Redis, online: OnlineStore, ids: np.ndarray) -> int:
     """Mean size of one packed (patient, view) value, over the streaming views of some patients."""
     sizes = [
-        client.hstrlen(online.key(str(pid)), view.name)  # type: ignore[arg-type]
+        int(client.hstrlen(online.key(str(pid)), view.name))
         for pid in ids
         for view in STREAMING_VIEWS
     ]

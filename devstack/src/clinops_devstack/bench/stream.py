@@ -67,6 +67,7 @@ class Prober(threading.Thread):
         self.poll_s = poll_s
         self.pending: dict[str, list[tuple[float, float]]] = {}  # pid -> [(value, sent at)]
         self.latencies: list[float] = []
+        self.superseded = 0  # probes overwritten by a later one of the same patient before being seen
         self.lock = threading.Lock()
         self.done = threading.Event()
 
@@ -86,8 +87,9 @@ class Prober(threading.Thread):
                         seen = vec.features.get("heart_rate_last_1h")
                         queue = self.pending.get(vec.patient_id, [])
                         hit = next((i for i, (v, _) in enumerate(queue) if v == seen), None)
-                        if hit is not None:  # this probe, and any earlier one it superseded
-                            self.latencies += [now - t for _, t in queue[: hit + 1]]
+                        if hit is not None:  # this probe; any earlier one was never readable as itself
+                            self.latencies.append(now - queue[hit][1])
+                            self.superseded += hit
                             del queue[: hit + 1]
                         if not queue:
                             self.pending.pop(vec.patient_id, None)
@@ -162,7 +164,10 @@ def main(
         log = Path(stack.home) / "stream-featurizer.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "clinops_featurizer", "stream"], env=env, stdout=out, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "clinops_featurizer.stream", "stream"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         try:
             _wait_for_group(log)
@@ -191,6 +196,7 @@ def main(
         say("stream_events", sent)
         say("stream_events_per_s", sent / elapsed)
         say("stream_probes", len(lat))
+        say("stream_probes_superseded", prober.superseded)
         say("stream_probes_unseen", sum(len(q) for q in prober.pending.values()))
         say("stream_event_to_online_p50_s", float(np.percentile(lat, 50)) if len(lat) else float("nan"))
         say("stream_event_to_online_p99_s", float(np.percentile(lat, 99)) if len(lat) else float("nan"))
@@ -201,15 +207,16 @@ def main(
         say("load_average_1m_end", os.getloadavg()[0])
 
 
-def _wait_for_group(log: Path, timeout: float = 90.0) -> None:
-    """Until the featurizer logs that it streams and has had time to join its group."""
+def _wait_for_group(log: Path, timeout: float = 300.0) -> None:
+    """Until the featurizer logs that its group gave it the partitions."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if log.exists() and b'"streaming"' in log.read_bytes():
-            time.sleep(4.0)  # the first group join
+        if log.exists() and b'"assigned"' in log.read_bytes():
+            time.sleep(1.0)
             return
         time.sleep(0.2)
-    raise RuntimeError(f"the streaming featurizer did not start: see {log}")
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    raise RuntimeError(f"the streaming featurizer did not start within {timeout:.0f} s:\n{tail}")
 
 
 if __name__ == "__main__":

@@ -125,32 +125,11 @@ def stream(
     """Stream vitals and labs events into the online store: each patient's rows of its latest hour,
     seconds after an event; the hourly batch corrects what came later than the allowed lateness.
 
+    The same as ``python -m clinops_featurizer.stream`` (which starts faster: no Spark imports).
     Needs Kafka and Redis; other settings come from CLINOPS_STREAM_* variables."""
-    import asyncio
+    from clinops_featurizer.stream.__main__ import stream as run_stream
 
-    from prometheus_client import start_http_server
-
-    from clinops_featurizer.stream.config import StreamSettings
-    from clinops_featurizer.stream.metrics import StreamMetrics
-    from clinops_featurizer.stream.service import StreamFeaturizer
-
-    overrides = {
-        k: v
-        for k, v in {
-            "idle_exit_s": idle_exit,
-            "topic_prefix": topic_prefix,
-            "lateness_s": lateness,
-            "metrics_port": metrics_port,
-        }.items()
-        if v is not None
-    }
-    settings = StreamSettings(**overrides)  # type: ignore[arg-type]
-    metrics = StreamMetrics()
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="0.0.0.0", registry=metrics.registry)  # noqa: S104
-    featurizer = StreamFeaturizer(settings, Connections(), configure("stream"), metrics)
-    consumed = asyncio.run(featurizer.run())
-    console.print(f"consumed {consumed} messages, wrote {featurizer.written} online rows")
+    run_stream(idle_exit=idle_exit, topic_prefix=topic_prefix, lateness=lateness, metrics_port=metrics_port)
 
 
 @app.command()

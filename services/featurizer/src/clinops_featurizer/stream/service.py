@@ -98,6 +98,7 @@ class StreamFeaturizer:
 
             async def on_partitions_assigned(self, assigned: Any) -> None:
                 await featurizer._seek_back(assigned)
+                featurizer.log.info("assigned", partitions=len(assigned))
 
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.conns.kafka_bootstrap_servers,
