@@ -68,11 +68,7 @@ def latest_frame(view: FeatureView, ids: np.ndarray, rng: np.random.Generator) -
 
 def packed_row_bytes(client: redis.Redis, online: OnlineStore, ids: np.ndarray) -> int:
     """Mean size of one packed (patient, view) value, over the streaming views of some patients."""
-    sizes = [
-        int(client.hstrlen(online.key(str(pid)), view.name))
-        for pid in ids
-        for view in STREAMING_VIEWS
-    ]
+    sizes = [int(client.hstrlen(online.key(str(pid)), view.name)) for pid in ids for view in STREAMING_VIEWS]
     return round(float(np.mean(sizes)))
 
 
