@@ -154,6 +154,10 @@ bench-monitor: ## Monitor benchmark: one evaluation over 1M labelled predictions
 bench-features: ## Feature-store benchmark: materialization, online vs bare Redis reads, our PIT join vs Feast's
 	@$(RUN) python -m clinops_devstack.bench.features $(BENCH_FEATURES_ARGS)
 
+.PHONY: bench-stream
+bench-stream: ## Streaming featurizer benchmark: event -> online store freshness (p50/p99 s) at 1,000 events/s (name=value)
+	@$(RUN) python -m clinops_devstack.bench.stream $(BENCH_STREAM_ARGS)
+
 .PHONY: bench-train
 bench-train: ## Trainer benchmark: >=100k labelled rows, training set build, both families vs the oracle, s per 1M rows
 	@$(RUN) python -m clinops_devstack.bench.train $(BENCH_TRAIN_ARGS)

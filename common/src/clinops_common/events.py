@@ -128,6 +128,21 @@ def parse_event(topic: str, raw: bytes) -> Event:
         raise classify_error(err) from None
 
 
+_VALIDATORS = {topic: model.__pydantic_validator__ for topic, model in EVENT_MODELS.items()}
+
+
+def check_event(topic: str, raw: bytes) -> None:
+    """``parse_event`` for a caller that needs only the verdict (ingest): the same schema and the
+    same ``InvalidEvent``, without the model method's per-call overhead."""
+    validator = _VALIDATORS.get(topic)  # type: ignore[call-overload]
+    if validator is None:
+        raise InvalidEvent("unknown_topic", f"no schema for topic {topic!r}")
+    try:
+        validator.validate_json(raw)
+    except ValidationError as err:
+        raise classify_error(err) from None
+
+
 def dump_event(event: Event) -> bytes:
     """The wire form of an event: compact JSON, UTC timestamps with a ``Z`` suffix."""
     return event.model_dump_json().encode()

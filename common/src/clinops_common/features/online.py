@@ -38,20 +38,35 @@ STATE_KEY = "materialization"
 
 
 # KEYS: patient keys; ARGV: ttl, n, field_1..field_n, then n values per key (empty = leave as is).
+# Never backwards: a value whose (event us, created us) is older than the stored value of the same
+# schema is not written (whichever path sends it); a value of another schema is always replaced.
 _WRITE_SCRIPT = """
 local ttl, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local fields = {}
+for j = 1, n do fields[j] = ARGV[2 + j] end
 local pos = 3 + n
+local written = 0
 for _, key in ipairs(KEYS) do
+  local stored = redis.call('HMGET', key, unpack(fields))
   local fv = {}
   for j = 1, n do
     local v = ARGV[pos]
-    if v ~= '' then fv[#fv + 1] = ARGV[2 + j]; fv[#fv + 1] = v end
+    if v ~= '' then
+      local old = stored[j]
+      local keep = false
+      if old and #old >= 24 and string.sub(old, 1, 8) == string.sub(v, 1, 8) then
+        local oev, ocr = struct.unpack('<i8<i8', old, 9)
+        local nev, ncr = struct.unpack('<i8<i8', v, 9)
+        keep = oev > nev or (oev == nev and ocr > ncr)
+      end
+      if not keep then fv[#fv + 1] = fields[j]; fv[#fv + 1] = v; written = written + 1 end
+    end
     pos = pos + 1
   end
   if #fv > 0 then redis.call('HSET', key, unpack(fv)) end
   redis.call('EXPIRE', key, ttl)
 end
-return #KEYS
+return written
 """
 
 
@@ -67,8 +82,17 @@ def _strings(view: FeatureView) -> list[str]:
     return [f.name for f in view.features if f.dtype == "string"]
 
 
+def _json_column(values: pd.Series) -> np.ndarray:
+    """Each value of a string column as JSON text, encoding each distinct value once."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    texts = np.array([json.dumps(str(u)) for u in uniques] + ["null"], dtype=object)
+    out: np.ndarray = texts[codes]  # the sentinel -1 picks "null"
+    return out
+
+
 def encode_rows(view: FeatureView, rows: pd.DataFrame) -> list[bytes]:
-    """One packed value per row of ``rows`` (the view's columns)."""
+    """One packed value per row of ``rows`` (the view's columns): the numeric part as one numpy
+    record array (no per-row Python), the string part as a JSON list."""
     numeric = _numeric(view)
     record = np.dtype([("sid", "S8"), ("ev", "<i8"), ("cr", "<i8"), ("v", "<f8", (len(numeric),))])
     packed = np.empty(len(rows), dtype=record)
@@ -76,13 +100,11 @@ def encode_rows(view: FeatureView, rows: pd.DataFrame) -> list[bytes]:
     packed["ev"] = micros(rows[view.timestamp_field])
     packed["cr"] = micros(rows[view.created_timestamp_field])
     packed["v"] = rows[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
-    raw, size = packed.tobytes(), record.itemsize
-    out = [raw[i * size : (i + 1) * size] for i in range(len(rows))]
+    out: list[bytes] = packed.view(f"V{record.itemsize}").tolist()  # raw bytes, trailing zeros kept
     strs = _strings(view)
     if strs:
-        cols = [rows[c].astype(object).where(rows[c].notna(), None).tolist() for c in strs]
-        texts = [json.dumps(list(vals), separators=(",", ":")).encode() for vals in zip(*cols, strict=True)]
-        out = [blob + text for blob, text in zip(out, texts, strict=True)]
+        cols = [_json_column(rows[c]).tolist() for c in strs]
+        out = [blob + f"[{','.join(cells)}]".encode() for blob, cells in zip(out, zip(*cols, strict=True), strict=True)]
     return out
 
 
@@ -173,6 +195,7 @@ class OnlineStore:
         self.prefix = prefix
         self.key_ttl = int(key_ttl.total_seconds())
         self.clock = clock
+        self._sha: str | None = None
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> OnlineStore:
@@ -184,14 +207,12 @@ class OnlineStore:
     # ---- writes ----
     def write(self, rows_by_view: dict[str, pd.DataFrame], *, chunk: int = 2000) -> int:
         """Write each view's rows (one per patient), all views of a patient in one HSET, pipelined.
-        Returns the number of (patient, view) rows written."""
+        Returns the number of (patient, view) rows written: a row older than the stored one (by
+        event time, then created time) is not written (the store never goes backwards)."""
         blobs: dict[str, pd.Series] = {}
-        written = 0
         for name, rows in rows_by_view.items():
             view = feature_view(name)
-            encoded = encode_rows(view, rows)
-            blobs[name] = pd.Series(encoded, index=rows[view.entity.join_key].to_numpy(), dtype=object)
-            written += len(encoded)
+            blobs[name] = pd.Series(encode_rows(view, rows), index=rows[view.entity.join_key].to_numpy(), dtype=object)
         if not blobs:
             return 0
         # patients x views; a view without a row for a patient leaves its field as it is ("")
@@ -199,14 +220,39 @@ class OnlineStore:
         fields = list(table.columns)
         keys_all = [self.key(pid) for pid in table.index]
         values = table.to_numpy(dtype=object)
-        # One script call per chunk: one HSET of every view field of each key, then EXPIRE it: far
-        # fewer commands to pack and replies to parse than two commands per patient.
-        script = self.client.register_script(_WRITE_SCRIPT)
-        for i in range(0, len(keys_all), chunk):
-            args: list[bytes | str | int] = [self.key_ttl, len(fields), *fields]
+        # One script call per chunk: one HSET of every view field of each key (those not older than
+        # what is stored), then EXPIRE it. The calls are packed by hiredis and pipelined by hand:
+        # redis-py's per-argument encoding was most of the time.
+        return self._call_script(keys_all, fields, values, chunk)
+
+    def _call_script(self, keys: list[str], fields: list[str], values: np.ndarray, chunk: int) -> int:
+        import hiredis
+
+        sha = self._script_sha()
+        commands = []
+        for i in range(0, len(keys), chunk):
+            args: list[bytes | str | int] = ["EVALSHA", sha, min(chunk, len(keys) - i), *keys[i : i + chunk]]
+            args += [self.key_ttl, len(fields), *fields]
             args.extend(values[i : i + chunk].ravel().tolist())
-            script(keys=keys_all[i : i + chunk], args=args)
-        return written
+            commands.append(hiredis.pack_command(tuple(args)))  # type: ignore[arg-type]
+        conn = self.client.connection_pool.get_connection()
+        try:
+            conn.send_packed_command(commands)  # type: ignore[no-untyped-call]
+            replies = [conn.read_response(disable_decoding=True) for _ in commands]
+        except BaseException:
+            conn.disconnect()  # type: ignore[no-untyped-call]
+            raise
+        finally:
+            self.client.connection_pool.release(conn)
+        errors = [r for r in replies if isinstance(r, Exception)]
+        if errors:
+            raise OnlineStoreError(f"online write failed: {errors[0]}")
+        return int(sum(int(r) for r in replies))
+
+    def _script_sha(self) -> str:
+        if self._sha is None:
+            self._sha = str(self.client.script_load(_WRITE_SCRIPT))
+        return self._sha
 
     def stored_times(self, view: FeatureView, patient_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
         """(event us, created us) of what is stored now, for compare-and-write."""

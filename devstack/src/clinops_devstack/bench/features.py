@@ -3,6 +3,9 @@
 Prints one ``name=value`` per line:
 
 - ``materialize_rows_per_s``: offline snapshot (local Parquet) -> Redis, (patient, view) rows per second;
+  ``redis_hset_ceiling_rows_per_s``: ``redis-benchmark -t hset -P 16 -d <our mean packed row size>``
+  on the same server right after (one HSET of one row-sized value each: what the server and the
+  loopback take with no client work at all); ``materialize_vs_ceiling_ratio``;
 - ``online_read_p50_ms``/``_p99_ms``: ``get_online_features("adverse_event_v1", [one patient])``,
   sequential, one client; ``redis_raw_read_p50_ms``/``_p99_ms``: a bare HMGET of the same fields of
   the same keys on the same server (the floor); ``online_vs_raw_p99_ratio``;
@@ -13,12 +16,17 @@ Prints one ``name=value`` per line:
 
 from __future__ import annotations
 
+import csv
+import io
+import os
 import shutil
+import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -56,6 +64,26 @@ def latest_frame(view: FeatureView, ids: np.ndarray, rng: np.random.Generator) -
         else:
             data[f.name] = np.round(rng.normal(50, 10, n), 3)
     return pd.DataFrame(data)
+
+
+def packed_row_bytes(client: redis.Redis, online: OnlineStore, ids: np.ndarray) -> int:
+    """Mean size of one packed (patient, view) value, over the streaming views of some patients."""
+    sizes = [int(client.hstrlen(online.key(str(pid)), view.name)) for pid in ids for view in STREAMING_VIEWS]
+    return round(float(np.mean(sizes)))
+
+
+def redis_hset_ceiling(url: str, value_bytes: int, requests: int) -> float:
+    """HSETs per second of ``redis-benchmark`` (pipelined by 16, random fields) with values of our size."""
+    u = urlparse(url)
+    argv = [
+        "redis-benchmark", "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 6379), "-t", "hset", "-P", "16",
+        "-d", str(value_bytes), "-n", str(requests), "-r", "100000", "--csv", "-q",
+    ]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600).stdout
+    rows = [r for r in csv.reader(io.StringIO(out)) if r and r[0].upper() == "HSET"]
+    if not rows:
+        raise RuntimeError(f"redis-benchmark printed no HSET figure: {out!r}")
+    return float(rows[0][1])
 
 
 def percentile_ms(samples: list[float], q: float) -> float:
@@ -103,6 +131,12 @@ def bench_online(work: Path, patients: int, reads: int, rng: np.random.Generator
         say("materialize_rows", result.rows)
         say("materialize_s", result.seconds)
         say("materialize_rows_per_s", result.rows / result.seconds)
+        row_bytes = packed_row_bytes(client, online, ids[:1000])
+        ceiling = redis_hset_ceiling(stack.connections().redis_url.get_secret_value(), row_bytes, result.rows)
+        say("materialize_packed_row_bytes", row_bytes)
+        say("redis_hset_ceiling_rows_per_s", ceiling)
+        say("materialize_vs_ceiling_ratio", result.rows / result.seconds / ceiling)
+        say("load_average_1m", os.getloadavg()[0])
         say("redis_bytes_per_patient", (mem1 - mem0) / patients)
         say("redis_memory_usage_one_key_bytes", int(client.memory_usage(online.key(str(ids[0]))) or 0))
         service = FEATURE_SERVICES["adverse_event_v1"]

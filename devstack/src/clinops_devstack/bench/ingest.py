@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import time
+from typing import Any
 
 from clinops_common.logs import configure
 from clinops_common.synthetic import FaultRates, GeneratorConfig, generate
@@ -24,6 +27,7 @@ from clinops_devstack.scratch import scratch_stack
 from clinops_devstack.settings import StackSettings
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
+PROCESSES = int(os.environ.get("BENCH_INGEST_PROCESSES", "1"))  # consumers in the group (a Deployment's replicas)
 PREFIX = "bench-"
 
 
@@ -49,6 +53,46 @@ def kafka_consumer_perf(settings: StackSettings, topic: str, messages: int) -> f
     return float(values["fetch.nMsg.sec"])
 
 
+def _consumer(env: dict[str, str], processes: int, out: Any) -> None:
+    """One ingest consumer of the bench group in a fresh interpreter (so its peak RSS is its own)."""
+    os.environ.update(env)
+    from clinops_common.settings import Connections
+    from clinops_ingest.config import IngestSettings
+    from clinops_ingest.service import Ingestor
+
+    settings = IngestSettings(
+        topic_prefix=PREFIX,
+        topics=("vitals",),
+        group_id="bench-ingest",
+        # one consumer stops at the count; several stop when the topic is drained
+        max_messages=EVENTS if processes == 1 else 0,
+        idle_exit_s=0 if processes == 1 else 3.0,
+    )
+    ingest = Ingestor(settings, Connections(), configure("bench"))
+    asyncio.run(ingest.run())
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
+    out.put((ingest.consumed, ingest.first_message_at, ingest.last_commit_at, usage.ru_maxrss / 1024, cpu))
+
+
+def run_consumers(env: dict[str, str], processes: int) -> tuple[float, float, float]:
+    """(events/s from the first message to the last commit, peak RSS in MB summed over the
+    consumers, their CPU seconds)."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_consumer, args=(env, processes, out)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=1800) for _ in procs]
+    for p in procs:
+        p.join()
+    consumed = sum(r[0] for r in results)
+    assert consumed >= EVENTS, consumed
+    first = min(r[1] for r in results if r[1] is not None)
+    last = max(r[2] for r in results if r[2] is not None)
+    return EVENTS / (last - first), sum(r[3] for r in results), sum(r[4] for r in results)
+
+
 def main() -> None:
     with scratch_stack(["minio", "kafka"]) as settings:
         conns = settings.connections()
@@ -64,18 +108,8 @@ def main() -> None:
 
         kafka_rate = kafka_consumer_perf(settings, f"{PREFIX}vitals", EVENTS)
 
-        from clinops_ingest.config import IngestSettings
-        from clinops_ingest.service import Ingestor
-
-        ingest = Ingestor(
-            IngestSettings(topic_prefix=PREFIX, topics=("vitals",), max_messages=EVENTS, group_id="bench-ingest"),
-            conns,
-            configure("bench"),
-        )
-        asyncio.run(ingest.run())
-        done = time.monotonic()
-        assert ingest.first_message_at is not None
-        ingest_rate = ingest.consumed / (done - ingest.first_message_at)
+        load = os.getloadavg()[0]
+        ingest_rate, peak_rss_mb, cpu_s = run_consumers(conns.as_env(), PROCESSES)
 
         from clinops_common.spark import spark_session
         from clinops_processor import job
@@ -93,6 +127,10 @@ def main() -> None:
         assert rows == EVENTS, rows
 
         print(f"events={EVENTS}")
+        print(f"ingest_processes={PROCESSES}")
+        print(f"ingest_peak_rss_mb={peak_rss_mb:.0f}")
+        print(f"ingest_cpu_us_per_event={cpu_s / EVENTS * 1e6:.1f}")
+        print(f"load_average_1m={load:.2f}")
         print(f"ingest_events_per_s={ingest_rate:.0f}")
         print(f"kafka_consumer_perf_events_per_s={kafka_rate:.0f}")
         print(f"ingest_vs_kafka_ratio={ingest_rate / kafka_rate:.3f}")

@@ -118,6 +118,27 @@ stage_command(app, MaterializeArgs, materialize)
 
 
 @app.command()
+def stream(
+    idle_exit: Annotated[
+        float | None, typer.Option(help="Exit after this many seconds without messages (default: run until SIGTERM).")
+    ] = None,
+    topic_prefix: Annotated[str | None, typer.Option(help="Prefix of the Kafka topic names.")] = None,
+    lateness: Annotated[
+        float | None, typer.Option(help="Allowed lateness in seconds (older events are left to the batch).")
+    ] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+) -> None:
+    """Stream vitals and labs events into the online store: each patient's rows of its latest hour,
+    seconds after an event; the hourly batch corrects what came later than the allowed lateness.
+
+    The same as ``python -m clinops_featurizer.stream`` (which starts faster: no Spark imports).
+    Needs Kafka and Redis; other settings come from CLINOPS_STREAM_* variables."""
+    from clinops_featurizer.stream.__main__ import stream as run_stream
+
+    run_stream(idle_exit=idle_exit, topic_prefix=topic_prefix, lateness=lateness, metrics_port=metrics_port)
+
+
+@app.command()
 def catalogue(
     features: Annotated[
         bool, typer.Option("--features", help="List every feature with dtype and description.")

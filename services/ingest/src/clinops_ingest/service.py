@@ -68,6 +68,7 @@ class Ingestor:
         self.stop = asyncio.Event()
         self.consumed = 0
         self.first_message_at: float | None = None  # monotonic; for throughput figures
+        self.last_commit_at: float | None = None  # monotonic
         self.consumer: Any = None
         self.joined = False  # set once the group has assigned partitions (possibly none)
 
@@ -83,6 +84,7 @@ class Ingestor:
         objects = render(batch.entries, datetime.now(UTC))
         await self.writer.write(objects)
         await self.consumer.commit({tp: batch.next_offset})
+        self.last_commit_at = time.monotonic()
         self.metrics.flush_seconds.observe(time.monotonic() - t0)
         for o in objects:
             self.metrics.objects.labels(o.layer).inc()

@@ -31,12 +31,7 @@ EVENT = (
     "department STRING, discharge_status STRING, trial_arm STRING, outcome_type STRING, severity STRING, "
     "prediction_id STRING"
 )
-DEDUP_KEYS: dict[str, tuple[str, ...]] = {
-    "measurements": ("patient_id", "event_time", "source", "measurement"),
-    "medications": ("patient_id", "event_time", "source", "drug"),
-    "admissions": ("patient_id", "event_time", "source", "event_type"),
-    "outcomes": ("patient_id", "event_time", "source", "outcome_type"),
-}
+DEDUP_KEYS = rules.DEDUP_KEYS
 REQUIRED: dict[str, tuple[str, ...]] = {
     "measurements": ("event_id", "patient_id", "event_time", "source", "measurement", "value", "unit"),
     "medications": ("event_id", "patient_id", "event_time", "source", "drug", "dose", "dose_unit", "route"),

@@ -1,83 +1,34 @@
-"""Validation rules and unit conversions, derived from the one table in ``vocabulary.py``.
+"""The processor's validation rules and unit conversions: defined once in ``clinops_common.rules``
+(the streaming featurizer applies the same ones), re-exported here for the processor's modules."""
 
-Pure Python, no Spark: ``check_measurement`` is the reference the Spark expressions in ``core``
-implement. ``tests/integration/stream/test_rules_parity.py`` holds them to it: a Hypothesis property
-test runs random bronze rows through ``core.measurement_tables`` and requires, row by row, the verdict
-(silver with the canonical value, or the quarantine rule) that ``check_measurement`` gives. Every unit
-conversion in the vocabulary is affine (``canonical = scale * value + offset``), which lets Spark
-apply it as a column expression.
-"""
+from clinops_common.rules import (
+    DEDUP_KEYS,
+    DOSE_NOT_POSITIVE,
+    INVALID_RECORD,
+    OUT_OF_RANGE,
+    RULES,
+    UNKNOWN_MEASUREMENT,
+    UNKNOWN_UNIT,
+    NotAffine,
+    UnitRule,
+    Verdict,
+    affine,
+    check_measurement,
+    unit_rules,
+)
 
-from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from clinops_common.vocabulary import MEASUREMENTS, Kind
-
-# Quarantine rules: the ``rule`` column of silver quarantine.
-UNKNOWN_MEASUREMENT = "unknown_measurement"
-UNKNOWN_UNIT = "unknown_unit"
-OUT_OF_RANGE = "out_of_range"
-INVALID_RECORD = "invalid_record"
-DOSE_NOT_POSITIVE = "dose_not_positive"
-RULES = (UNKNOWN_MEASUREMENT, UNKNOWN_UNIT, OUT_OF_RANGE, INVALID_RECORD, DOSE_NOT_POSITIVE)
-
-
-class NotAffine(ValueError):
-    pass
-
-
-def affine(fn: Callable[[float], float]) -> tuple[float, float]:
-    """``(scale, offset)`` of an affine conversion, checked at several points.
-
-    The scale is measured over a span of 1024 (a power of two: the division is exact), which keeps it
-    within about an ulp of the true factor; over a span of 1 it was ~25 ulps off, enough to reject
-    113 degF (exactly 45 degC, the inclusive upper bound) as out of range."""
-    offset = fn(0.0)
-    scale = (fn(1024.0) - offset) / 1024.0
-    for x in (-40.0, 2.5, 100.0, 1234.5):
-        if abs(fn(x) - (scale * x + offset)) > 1e-9 * max(1.0, abs(fn(x))):
-            raise NotAffine(f"conversion is not affine at {x}")
-    return scale, offset
-
-
-@dataclass(frozen=True)
-class UnitRule:
-    measurement: str
-    unit: str
-    scale: float
-    offset: float
-
-
-def unit_rules() -> list[UnitRule]:
-    """Every accepted (measurement, unit) and its affine map to the canonical unit."""
-    rules = []
-    for m in MEASUREMENTS.values():
-        rules.append(UnitRule(m.name, m.unit, 1.0, 0.0))
-        for unit, fn in m.conversions.items():
-            scale, offset = affine(fn)
-            rules.append(UnitRule(m.name, unit, scale, offset))
-    return rules
-
-
-@dataclass(frozen=True)
-class Verdict:
-    value: float | None  # canonical value when accepted
-    rule: str | None  # quarantine rule when rejected
-    reason: str | None = None
-
-
-def check_measurement(kind: Kind, name: str, value: float, unit: str) -> Verdict:
-    """Accept (canonical value) or reject (rule, reason) one measurement of a topic."""
-    m = MEASUREMENTS.get(name)
-    if m is None or m.kind != kind:
-        return Verdict(None, UNKNOWN_MEASUREMENT, f"{name!r} is not a known {kind} measurement")
-    rule = next((r for r in unit_rules() if r.measurement == name and r.unit == unit), None)
-    if rule is None:
-        return Verdict(None, UNKNOWN_UNIT, f"unit {unit!r} is not accepted for {name}")
-    canonical = rule.scale * value + rule.offset
-    lo, hi = m.valid
-    if not lo <= canonical <= hi:
-        return Verdict(None, OUT_OF_RANGE, f"{name} {canonical:g} {m.unit} outside [{lo:g}, {hi:g}]")
-    return Verdict(canonical, None)
+__all__ = [
+    "DEDUP_KEYS",
+    "DOSE_NOT_POSITIVE",
+    "INVALID_RECORD",
+    "OUT_OF_RANGE",
+    "RULES",
+    "UNKNOWN_MEASUREMENT",
+    "UNKNOWN_UNIT",
+    "NotAffine",
+    "UnitRule",
+    "Verdict",
+    "affine",
+    "check_measurement",
+    "unit_rules",
+]
