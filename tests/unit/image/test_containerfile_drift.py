@@ -25,7 +25,8 @@ def test_both_builds_install_the_one_package_list() -> None:
 
 def test_both_builds_share_the_entry_point_user_and_environment() -> None:
     entry = re.search(r"^ENTRYPOINT (.+)$", TEXT, flags=re.MULTILINE)
-    assert entry and json.loads(entry.group(1)) == image.ENTRYPOINT
+    assert entry
+    assert json.loads(entry.group(1)) == image.ENTRYPOINT
     assert f"image/entrypoint.sh {image.ENTRYPOINT_PATH}" in TEXT
     assert re.search(rf"^USER {image.UID}:{image.UID}$", TEXT, flags=re.MULTILINE)
     assert f"--uid {image.UID}" in TEXT
@@ -38,4 +39,5 @@ def test_both_builds_install_the_same_workspace_members() -> None:
         for member in third_party:
             assert f"--package {member}" in TEXT, f"{name}: {member} missing from the Containerfile's export"
             assert image.MEMBER_DIRS[member].removeprefix("services/") in TEXT
-    assert "clinops-trainer" in TEXT and "services/trainer" in TEXT
+    assert "clinops-trainer" in TEXT
+    assert "services/trainer" in TEXT
