@@ -186,6 +186,12 @@ operator: ## Run the FeaturePipeline operator against .local/kubeconfig (make cl
 chart-test: ## helm lint, helm template | kubeconform (strict, offline), helm install and the RBAC matrix
 	@$(RUN) pytest tests/integration/kube/test_chart.py $(PYTEST_ARGS)
 
+IMAGES ?= clinops
+
+.PHONY: image
+image: ## Build the clinops image(s) without Docker and import them into the real node (IMAGES="clinops clinops-trainer")
+	@$(DEVSTACK) image $(IMAGES)
+
 .PHONY: clean
 clean: down cluster-down ## Stop the stack and the control plane and delete their data (.local/)
 	rm -rf .local

@@ -159,3 +159,17 @@ def real_node(cluster: Cluster) -> Iterator[str]:
         yield node.NODE_NAME
     finally:
         node.down(s, say=lambda _msg: None)
+
+
+@pytest.fixture(scope="session")
+def clinops_image(cluster: Cluster, real_node: str) -> str:
+    """The ``clinops`` image imported into the real node. Built by `make image` (cached by layer); the
+    tests never build it themselves: a cold build takes minutes (skipped, saying so, when absent)."""
+    from clinops_devstack import image
+
+    s = cluster.settings
+    if not image.is_built(s, "clinops"):
+        pytest.skip("the clinops image is not built: run `make image` (the tests import it, never build it)")
+    built = image.build(s, "clinops", say=lambda _msg: None)
+    image.import_into_node(s, built)
+    return built.ref

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from clinops_devstack import cluster, node, supervisor, toolchain
+from clinops_devstack import cluster, node, oci, supervisor, toolchain
 from clinops_devstack import components as comps
 from clinops_devstack.settings import StackSettings
 
@@ -190,6 +190,38 @@ def cluster_status() -> None:
     console.print(table)
     if not all_ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def image(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Images to build (default: clinops; clinops-trainer adds torch).")
+    ] = None,
+    tag: Annotated[str | None, typer.Option(help="Tag (default: the chart's appVersion).")] = None,
+    load: Annotated[bool, typer.Option(help="Import into the real node's containerd when it runs.")] = True,
+) -> None:
+    """Build the clinops images without a container engine (system / Python env / code layers, cached)."""
+    from clinops_devstack import image as images
+
+    s = StackSettings()
+    for name in names or ["clinops"]:
+        t0 = time.monotonic()
+        console.print(f"[bold]image {name}[/]")
+        try:
+            built = images.build(s, name, _say, tag=tag)
+            console.print(
+                f"  {built.ref}: {built.size / 1e6:.0f} MB in {len(built.layers)} layers, "
+                f"OCI layout {built.layout} ({time.monotonic() - t0:.0f}s)"
+            )
+            if load and node.containerd_ready(s):
+                t1 = time.monotonic()
+                images.import_into_node(s, built)
+                console.print(f"  imported into the real node's containerd ({time.monotonic() - t1:.0f}s)")
+            elif load:
+                console.print("  the real node is not running (`make cluster-up`): not imported")
+        except (images.ImageBuildError, toolchain.ToolError, oci.ImageError) as err:
+            console.print(f"[red]{err}[/]")
+            raise typer.Exit(1) from err
 
 
 @app.command()

@@ -110,65 +110,61 @@ def _blob(blobs: Path, data: bytes) -> tuple[str, int]:
     return digest, len(data)
 
 
-def write_archive(ref: str, config: ImageConfig, layers: Sequence[Layer], out: Path) -> str:
-    """Write an OCI archive of one image named ``ref`` to ``out``; return the manifest digest."""
-    with tempfile.TemporaryDirectory(prefix="clinops-oci-", dir=out.parent) as tmp:
-        layout = Path(tmp)
-        blobs = layout / "blobs" / "sha256"
-        blobs.mkdir(parents=True)
-        for layer in layers:  # hard links: no copy of a large layer
-            target = blobs / layer.digest.removeprefix("sha256:")
-            if not target.exists():
-                try:
-                    target.hardlink_to(layer.path)
-                except OSError:
-                    shutil.copyfile(layer.path, target)
-        config_digest, config_size = _blob(blobs, config_json(config, layers))
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": MANIFEST_MEDIA_TYPE,
-            "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config_size},
-            "layers": [{"mediaType": LAYER_MEDIA_TYPE, "digest": x.digest, "size": x.size} for x in layers],
-        }
-        manifest_digest, manifest_size = _blob(blobs, json.dumps(manifest, sort_keys=True).encode())
-        index = {
-            "schemaVersion": 2,
-            "manifests": [
-                {
-                    "mediaType": MANIFEST_MEDIA_TYPE,
-                    "digest": manifest_digest,
-                    "size": manifest_size,
-                    "platform": {"architecture": "amd64", "os": "linux"},
-                    "annotations": {
-                        "io.containerd.image.name": ref,
-                        "org.opencontainers.image.ref.name": ref.rsplit(":", 1)[-1],
-                    },
-                }
-            ],
-        }
-        (layout / "index.json").write_text(json.dumps(index, sort_keys=True))
-        (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-        partial = out.with_name(out.name + ".partial")
-        proc = subprocess.run(
-            [
-                "tar",
-                "--sort=name",
-                "--numeric-owner",
-                "--mtime=@0",
-                "--hard-dereference",
-                "-C",
-                str(layout),
-                "-cf",
-                str(partial),
-                "oci-layout",
-                "index.json",
-                "blobs",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise ImageError(f"writing {out} failed: {proc.stderr[-2000:]}")
-        partial.rename(out)
+def write_layout(ref: str, config: ImageConfig, layers: Sequence[Layer], layout: Path) -> str:
+    """Write an OCI image layout of one image named ``ref`` into ``layout`` (blobs are hard links to the
+    cached layers, so a layout costs no copy); return the manifest digest."""
+    shutil.rmtree(layout, ignore_errors=True)
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    for layer in layers:
+        target = blobs / layer.digest.removeprefix("sha256:")
+        if not target.exists():
+            try:
+                target.hardlink_to(layer.path)
+            except OSError:
+                shutil.copyfile(layer.path, target)
+    config_digest, config_size = _blob(blobs, config_json(config, layers))
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": LAYER_MEDIA_TYPE, "digest": x.digest, "size": x.size} for x in layers],
+    }
+    manifest_digest, manifest_size = _blob(blobs, json.dumps(manifest, sort_keys=True).encode())
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": MANIFEST_MEDIA_TYPE,
+                "digest": manifest_digest,
+                "size": manifest_size,
+                "platform": {"architecture": "amd64", "os": "linux"},
+                "annotations": {
+                    "io.containerd.image.name": ref,
+                    "org.opencontainers.image.ref.name": ref.rsplit(":", 1)[-1],
+                },
+            }
+        ],
+    }
+    (layout / "index.json").write_text(json.dumps(index, sort_keys=True))
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     return manifest_digest
+
+
+def layout_tar_command(layout: Path) -> list[str]:
+    """GNU tar writing the layout as an OCI archive to stdout (``ctr images import -`` reads it)."""
+    return ["tar", "--hard-dereference", "-C", str(layout), "-cf", "-", "oci-layout", "index.json", "blobs"]
+
+
+def write_archive(ref: str, config: ImageConfig, layers: Sequence[Layer], out: Path) -> str:
+    """Write an OCI archive (one tar file) of one image named ``ref`` to ``out``; return the manifest digest."""
+    with tempfile.TemporaryDirectory(prefix="clinops-oci-", dir=out.parent) as tmp:
+        layout = Path(tmp) / "layout"
+        digest = write_layout(ref, config, layers, layout)
+        partial = out.with_name(out.name + ".partial")
+        with partial.open("wb") as f:
+            proc = subprocess.run(layout_tar_command(layout), stdout=f, stderr=subprocess.PIPE, check=False)
+        if proc.returncode != 0:
+            raise ImageError(f"writing {out} failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+        partial.rename(out)
+    return digest

@@ -1,0 +1,43 @@
+"""`make image` (devstack image.py) and image/Containerfile build the same image: same package list,
+entry point, user, environment and workspace members."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from clinops_devstack import image
+
+TEXT = image.CONTAINERFILE.read_text()
+
+
+def _env() -> list[str]:
+    block = re.search(r"^ENV (.+?)(?=^\S)", TEXT, flags=re.MULTILINE | re.DOTALL)
+    assert block, "the Containerfile sets no ENV"
+    return [item for item in re.split(r"\s*\\\n\s*|\s+(?=[A-Z_]+=)", block.group(1).strip()) if item]
+
+
+def test_both_builds_install_the_one_package_list() -> None:
+    assert "COPY image/packages.txt" in TEXT
+    assert image.system_packages()  # the list is not empty
+    assert image.system_packages("a # x\n# only a comment\n\nb\n") == ["a", "b"]
+
+
+def test_both_builds_share_the_entry_point_user_and_environment() -> None:
+    entry = re.search(r"^ENTRYPOINT (.+)$", TEXT, flags=re.MULTILINE)
+    assert entry
+    assert json.loads(entry.group(1)) == image.ENTRYPOINT
+    assert f"image/entrypoint.sh {image.ENTRYPOINT_PATH}" in TEXT
+    assert re.search(rf"^USER {image.UID}:{image.UID}$", TEXT, flags=re.MULTILINE)
+    assert f"--uid {image.UID}" in TEXT
+    assert sorted(_env()) == sorted(image.ENV)
+
+
+def test_both_builds_install_the_same_workspace_members() -> None:
+    for name, members in image.MEMBERS.items():
+        third_party = [m for m in members if m != "clinops-trainer"]
+        for member in third_party:
+            assert f"--package {member}" in TEXT, f"{name}: {member} missing from the Containerfile's export"
+            assert image.MEMBER_DIRS[member].removeprefix("services/") in TEXT
+    assert "clinops-trainer" in TEXT
+    assert "services/trainer" in TEXT
