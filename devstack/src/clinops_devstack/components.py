@@ -151,7 +151,8 @@ def minio(s: StackSettings) -> Component:
     conns = s.connections()
 
     def provision() -> None:
-        setup.ensure_buckets(conns, [s.lake_bucket, s.mlflow_bucket])
+        setup.ensure_lake(conns)  # object lock (bronze immutability) and the retention rules
+        setup.ensure_buckets(conns, [s.mlflow_bucket])
 
     return Component(
         name="minio",
@@ -170,6 +171,8 @@ def minio(s: StackSettings) -> Component:
             "MINIO_ROOT_PASSWORD": s.password.get_secret_value(),
             "MINIO_BROWSER": "off",
             "MINIO_UPDATE": "off",
+            # how often the scanner applies lifecycle rules ("fastest": a cycle a second, for tests)
+            "MINIO_SCANNER_SPEED": s.minio_scanner_speed,
         },
         url=s.url(s.ports.minio),
         ready=lambda: probes.http_ok(f"{s.url(s.ports.minio)}/minio/health/ready"),

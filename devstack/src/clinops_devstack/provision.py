@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterable
 
 import sqlalchemy as sa
@@ -29,6 +30,22 @@ def ensure_buckets(conns: Connections, buckets: Iterable[str]) -> None:
             s3.head_bucket(Bucket=bucket)
         except ClientError:
             s3.create_bucket(Bucket=bucket)
+
+
+def ensure_lake(conns: Connections) -> None:
+    """The lake bucket with object lock (created so if missing) and the retention rules applied.
+
+    A lake bucket created before object lock existed here cannot be converted: it is left as it is,
+    with a warning (``make clean`` starts afresh)."""
+    from clinops_common.lifecycle.bucket import LakeNotLockable, apply_rules, create_lake_bucket
+    from clinops_common.lifecycle.rules import RetentionSettings, layer_rules
+
+    s3 = s3_client(conns)
+    try:
+        create_lake_bucket(s3, conns.lake_bucket)
+    except LakeNotLockable as err:
+        print(f"warning: {err}", file=sys.stderr)
+    apply_rules(s3, conns.lake_bucket, layer_rules(RetentionSettings()))
 
 
 def ensure_databases(admin_url: str, databases: Iterable[str]) -> None:

@@ -57,6 +57,10 @@ class StackSettings(BaseSettings):
     database: str = "clinops"
     mlflow_database: str = "mlflow"
     scrape_interval: str = Field("15s", description="Prometheus scrape interval.")
+    minio_scanner_speed: str = Field(
+        "default",
+        description="MinIO's scanner speed (fastest|fast|default|slow|slowest): how soon lifecycle rules act.",
+    )
     start_timeout_s: float = Field(120.0, description="How long a component may take to become ready.")
 
     def url(self, port: int, scheme: str = "http") -> str:
