@@ -20,7 +20,7 @@ from pathlib import Path
 from clinops_common import probes
 from clinops_devstack import provision as setup
 from clinops_devstack import toolchain
-from clinops_devstack.settings import StackSettings
+from clinops_devstack.settings import COMPONENT_ROLES, StackSettings
 
 
 @dataclass(frozen=True)
@@ -247,6 +247,8 @@ def postgres(s: StackSettings) -> Component:
 
     def provision() -> None:
         setup.ensure_databases(s.postgres_url("postgres"), [s.database, s.mlflow_database])
+        # the schema (revision 0004 creates the roles), a login per component, this month's partitions
+        setup.ensure_schema(s.postgres_url(s.database), {r: s.role_password(r) for r in COMPONENT_ROLES.values()})
 
     return Component(
         name="postgres",

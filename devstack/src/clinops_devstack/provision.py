@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import sqlalchemy as sa
 from botocore.exceptions import ClientError
+from pydantic import SecretStr
 
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
@@ -46,6 +47,17 @@ def ensure_lake(conns: Connections) -> None:
     except LakeNotLockable as err:
         print(f"warning: {err}", file=sys.stderr)
     apply_rules(s3, conns.lake_bucket, layer_rules(RetentionSettings()))
+
+
+def ensure_schema(owner_url: str, passwords: Mapping[str, SecretStr]) -> None:
+    """Migrate the clinops database to head, give each component's role its login and create the
+    months ahead of ``predictions`` (what the chart's hook Job and CronJob do on a cluster)."""
+    from clinops_common.db import migrate, partitions, roles
+
+    migrate.upgrade(owner_url)
+    for role, password in passwords.items():
+        roles.grant_login(owner_url, role, password.get_secret_value())
+    partitions.maintain(owner_url)
 
 
 def ensure_databases(admin_url: str, databases: Iterable[str]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -49,12 +50,13 @@ def _drop(database_url: str, name: str) -> None:
 
 
 @pytest.fixture
-def audit_db(database_url: str) -> Iterator[Db]:
+def audit_db(database_url: str, stack: Any) -> Iterator[Db]:
     name = f"audit_{uuid.uuid4().hex[:10]}"
     url = _fresh(database_url, name)
     try:
         db.upgrade(url)
-        secret = {role: f"pw-{uuid.uuid4().hex}" for role in (roles.SCORER, roles.MONITOR)}
+        # roles are the server's, shared by every database: keep the stack's passwords
+        secret = {role: stack.settings.role_password(role).get_secret_value() for role in (roles.SCORER, roles.MONITOR)}
         for role, pw in secret.items():
             roles.grant_login(url, role, pw)
         yield Db(
@@ -257,3 +259,24 @@ def test_upgrade_from_0003_keeps_rows_and_labels_and_downgrade_restores_them(dat
     finally:
         engine.dispose()
         _drop(database_url, name)
+
+
+def test_the_local_stack_gives_the_scorer_and_the_monitor_their_own_logins(stack: Any, database_url: str) -> None:
+    """What `make up` provisions: the schema at head, a login per component, this month's partition."""
+    settings = stack.settings
+    assert db.current_revision(database_url) == db.head_revision()
+    scorer_url = settings.component_database_url("scorer")
+    assert make_url(scorer_url).username == roles.SCORER
+    with psycopg.connect(audit.libpq_dsn(scorer_url), autocommit=True) as conn:
+        for sql in ("UPDATE predictions SET score = 0", "DELETE FROM predictions"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql)
+    monitor_env = settings.env(component="monitor")
+    with psycopg.connect(audit.libpq_dsn(monitor_env["CLINOPS_DATABASE_URL"]), autocommit=True) as conn:
+        conn.execute("SELECT count(*) FROM predictions")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM predictions")
+    engine = sa.create_engine(database_url, poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        assert f"predictions_{datetime.now(UTC):%Y_%m}" in partitions.partitions(conn)
+    engine.dispose()
