@@ -27,7 +27,7 @@ def _file(store: OfflineStore, rel: str) -> DataFile:
     pq.write_table(pa.table({"x": [1]}), buf)
     with store.fs.open_output_stream(f"{store.root}/{rel}") as f:
         f.write(buf.getvalue())
-    return DataFile(rel, len(buf.getvalue()), rel.split("date=")[1].split("/")[0])
+    return DataFile(rel, len(buf.getvalue()), rel.split("date=")[1].split("/", maxsplit=1)[0])
 
 
 def _exists(store: OfflineStore, rel: str) -> bool:
