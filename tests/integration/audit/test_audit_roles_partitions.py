@@ -280,3 +280,34 @@ def test_the_local_stack_gives_the_scorer_and_the_monitor_their_own_logins(stack
     with engine.connect() as conn:
         assert f"predictions_{datetime.now(UTC):%Y_%m}" in partitions.partitions(conn)
     engine.dispose()
+
+
+def test_the_monitor_adapter_labels_partitioned_predictions_with_its_own_role(audit_db: Db) -> None:
+    import pandas as pd
+
+    from clinops_monitor.adapters.postgres import Database
+
+    now = datetime.now(UTC)
+    # this month and last month (both with sub-second times: window() parses one timestamp format)
+    rows = [_row(now - timedelta(days=1)), _row(_month_start(now) - timedelta(hours=2, microseconds=-123))]
+    _scorer_insert(audit_db.scorer, rows)
+    monitor = Database(audit_db.monitor)
+    try:
+        window = monitor.window("m", now - timedelta(days=60), now)
+        assert sorted(window["id"]) == sorted(str(r.id) for r in rows)
+        assert window["stored_label"].isna().all()
+        labels = pd.DataFrame(
+            {
+                "prediction_id": [str(r.id) for r in rows],
+                "predicted_at": [pd.Timestamp(r.predicted_at) for r in rows],
+                "label": [1, 0],
+                "outcome_at": [pd.Timestamp(now), pd.NaT],
+            }
+        )
+        assert monitor.write_labels(labels, 24, now) == 2
+        assert monitor.write_labels(labels, 24, now) == 0  # written once, never changed
+        stored = monitor.window("m", now - timedelta(days=60), now).set_index("id")["stored_label"]
+        assert stored[str(rows[0].id)] == 1
+        assert stored[str(rows[1].id)] == 0
+    finally:
+        monitor.close()
