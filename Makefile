@@ -60,8 +60,8 @@ logs: ## Show the end of each component's log (C=kafka for one)
 	@$(DEVSTACK) logs $(C)
 
 .PHONY: env
-env: ## Print `export CLINOPS_*=...` for the local stack (eval "$$(make env)")
-	@$(DEVSTACK) env
+env: ## Print `export CLINOPS_*=...` for the local stack (eval "$$(make env)"; C=scorer or C=monitor: its own database role)
+	@$(DEVSTACK) env $(C)
 
 .PHONY: demo
 demo: ## Set up if needed, start the stack and run the pipeline on generated data, saying what it did

@@ -225,9 +225,13 @@ def image(
 
 
 @app.command()
-def env() -> None:
+def env(
+    component: Annotated[
+        str | None, typer.Argument(help="A component with its own database role: scorer or monitor.")
+    ] = None,
+) -> None:
     """Print `export CLINOPS_*=...` lines that point clients at the local stack (contains dev secrets)."""
-    for key, value in StackSettings().env().items():
+    for key, value in StackSettings().env(component=component).items():
         sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from clinops_common import probes
 from clinops_devstack import provision as setup
 from clinops_devstack import toolchain
-from clinops_devstack.settings import StackSettings
+from clinops_devstack.settings import COMPONENT_ROLES, StackSettings
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,8 @@ def minio(s: StackSettings) -> Component:
     conns = s.connections()
 
     def provision() -> None:
-        setup.ensure_buckets(conns, [s.lake_bucket, s.mlflow_bucket])
+        setup.ensure_lake(conns)  # object lock (bronze immutability) and the retention rules
+        setup.ensure_buckets(conns, [s.mlflow_bucket])
 
     return Component(
         name="minio",
@@ -170,6 +171,8 @@ def minio(s: StackSettings) -> Component:
             "MINIO_ROOT_PASSWORD": s.password.get_secret_value(),
             "MINIO_BROWSER": "off",
             "MINIO_UPDATE": "off",
+            # how often the scanner applies lifecycle rules ("fastest": a cycle a second, for tests)
+            "MINIO_SCANNER_SPEED": s.minio_scanner_speed,
         },
         url=s.url(s.ports.minio),
         ready=lambda: probes.http_ok(f"{s.url(s.ports.minio)}/minio/health/ready"),
@@ -246,6 +249,8 @@ def postgres(s: StackSettings) -> Component:
         setup.ensure_databases(
             s.postgres_url("postgres"), [s.database, s.mlflow_database, s.cohort_database, s.hospital_database]
         )
+        # the schema (revision 0004 creates the roles), a login per component, this month's partitions
+        setup.ensure_schema(s.postgres_url(s.database), {r: s.role_password(r) for r in COMPONENT_ROLES.values()})
 
     return Component(
         name="postgres",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Mapping
 
 import sqlalchemy as sa
 from botocore.exceptions import ClientError
+from pydantic import SecretStr
 
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
@@ -29,6 +31,33 @@ def ensure_buckets(conns: Connections, buckets: Iterable[str]) -> None:
             s3.head_bucket(Bucket=bucket)
         except ClientError:
             s3.create_bucket(Bucket=bucket)
+
+
+def ensure_lake(conns: Connections) -> None:
+    """The lake bucket with object lock (created so if missing) and the retention rules applied.
+
+    A lake bucket created before object lock existed here cannot be converted: it is left as it is,
+    with a warning (``make clean`` starts afresh)."""
+    from clinops_common.lifecycle.bucket import LakeNotLockable, apply_rules, create_lake_bucket
+    from clinops_common.lifecycle.rules import RetentionSettings, layer_rules
+
+    s3 = s3_client(conns)
+    try:
+        create_lake_bucket(s3, conns.lake_bucket)
+    except LakeNotLockable as err:
+        print(f"warning: {err}", file=sys.stderr)
+    apply_rules(s3, conns.lake_bucket, layer_rules(RetentionSettings()))
+
+
+def ensure_schema(owner_url: str, passwords: Mapping[str, SecretStr]) -> None:
+    """Migrate the clinops database to head, give each component's role its login and create the
+    months ahead of ``predictions`` (what the chart's hook Job and CronJob do on a cluster)."""
+    from clinops_common.db import migrate, partitions, roles
+
+    migrate.upgrade(owner_url)
+    for role, password in passwords.items():
+        roles.grant_login(owner_url, role, password.get_secret_value())
+    partitions.maintain(owner_url)
 
 
 def ensure_databases(admin_url: str, databases: Iterable[str]) -> None:

@@ -17,6 +17,10 @@ from clinops_common.spark import SparkSettings
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
+# The database role each component logs in as (revision 0004); the rest use the owner's URL.
+COMPONENT_ROLES = {"scorer": "clinops_scorer", "monitor": "clinops_monitor"}
+
+
 class Ports(BaseModel):
     """Loopback ports of the local stack."""
 
@@ -65,6 +69,10 @@ class StackSettings(BaseSettings):
         "hospital", description="PostgreSQL database standing in for SQL Server (hospital administration) locally."
     )
     scrape_interval: str = Field("15s", description="Prometheus scrape interval.")
+    minio_scanner_speed: str = Field(
+        "default",
+        description="MinIO's scanner speed (fastest|fast|default|slow|slowest): how soon lifecycle rules act.",
+    )
     start_timeout_s: float = Field(120.0, description="How long a component may take to become ready.")
 
     def url(self, port: int, scheme: str = "http") -> str:
@@ -77,6 +85,19 @@ class StackSettings(BaseSettings):
     def mongodb_url(self) -> str:
         """The local document store (FerretDB; it runs without authentication on loopback)."""
         return f"mongodb://{self.host}:{self.ports.ferretdb}/"
+
+    def role_password(self, role: str) -> SecretStr:
+        """The dev password of a database role of revision 0004 (its own per component)."""
+        return SecretStr(f"{self.password.get_secret_value()}-{role.removeprefix('clinops_')}")
+
+    def component_database_url(self, component: str) -> str:
+        """The database URL a component uses: the scorer and the monitor have their own roles (insert-only
+        audit trail); everything else (migrations, maintenance) runs as the owner, the dev user."""
+        role = COMPONENT_ROLES.get(component)
+        if role is None:
+            return self.postgres_url(self.database)
+        pw = self.role_password(role).get_secret_value()
+        return f"postgresql+psycopg://{role}:{pw}@{self.host}:{self.ports.postgres}/{self.database}"
 
     def connections(self) -> Connections:
         """``Connections`` pointing at this stack."""
@@ -110,12 +131,17 @@ class StackSettings(BaseSettings):
         """Spark settings for a local session on this machine."""
         return SparkSettings(master=master, jars_dir=self.spark_jars_dir(), connectors_dir=self.spark_connectors_dir())
 
-    def env(self, master: str = "local[2]") -> dict[str, str]:
-        """Every variable a service needs to run against this stack (what ``make env`` prints)."""
+    def env(self, master: str = "local[2]", component: str | None = None) -> dict[str, str]:
+        """Every variable a service needs to run against this stack (what ``make env`` prints); with
+        ``component``, that component's own database credentials (``make env C=scorer``)."""
         connectors = self.spark_connectors_dir()
+        conns = self.connections()
+        if component is not None:
+            conns = conns.model_copy(update={"database_url": SecretStr(self.component_database_url(component))})
         return {
-            **self.connections().as_env(),
+            **conns.as_env(),
             "CLINOPS_SPARK_MASTER": master,
             "CLINOPS_SPARK_JARS_DIR": str(self.spark_jars_dir()),
             **({"CLINOPS_SPARK_CONNECTORS_DIR": str(connectors)} if connectors else {}),
+            **self.source_env(),
         }

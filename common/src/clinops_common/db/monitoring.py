@@ -15,18 +15,21 @@ from clinops_common.db.tables import metadata
 prediction_outcomes = sa.Table(
     "prediction_outcomes",
     metadata,
-    sa.Column(
-        "prediction_id",
-        UUID(as_uuid=True),
-        sa.ForeignKey("predictions.id", name="fk_prediction_outcomes_prediction", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    sa.Column("prediction_id", UUID(as_uuid=True), primary_key=True),
+    # revision 0004: the prediction's partition key, so that the reference names (id, predicted_at)
+    sa.Column("predicted_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("label", sa.Boolean, nullable=False),  # an adverse event in (predicted_at, predicted_at + horizon]
     sa.Column("outcome_at", sa.DateTime(timezone=True), nullable=True),  # the first such event
     sa.Column("horizon_hours", sa.SmallInteger, nullable=False),
     sa.Column("watermark", sa.DateTime(timezone=True), nullable=False),  # outcomes complete up to here
     sa.Column("labelled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.CheckConstraint("outcome_at IS NULL OR label", name="ck_prediction_outcomes_outcome_is_event"),
+    sa.ForeignKeyConstraint(
+        ["prediction_id", "predicted_at"],
+        ["predictions.id", "predictions.predicted_at"],
+        name="fk_prediction_outcomes_prediction",
+    ),
+    sa.Index("ix_prediction_outcomes_predicted_at", "predicted_at"),
 )
 
 monitor_evaluations = sa.Table(

@@ -24,14 +24,15 @@ feature_orders = sa.Table(
 )
 
 # One row per prediction: the audit trail. It holds PHI (a patient key and features): access to
-# this table is access to PHI. Insert-only.
+# this table is access to PHI. Insert-only (revision 0004: the scorer's role may only INSERT).
+# Partitioned by month of ``predicted_at`` (revision 0004), so the primary key is (id, predicted_at).
 predictions = sa.Table(
     "predictions",
     metadata,
     sa.Column("id", UUID(as_uuid=True), primary_key=True),
     sa.Column("patient_id", sa.String(64), nullable=False),
     # when the prediction applies: the request time online, the historical hour for batch rows
-    sa.Column("predicted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("predicted_at", sa.DateTime(timezone=True), primary_key=True),
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("risk_level", sa.String(8), nullable=False),
     sa.Column("model_name", sa.String(128), nullable=False),
@@ -66,6 +67,7 @@ predictions = sa.Table(
     sa.Index("ix_predictions_time", "predicted_at"),
     sa.Index("ix_predictions_model_time", "model_name", "model_version", "predicted_at"),
     sa.Index("ix_predictions_batch", "batch_id", postgresql_where=sa.text("batch_id IS NOT NULL")),
+    postgresql_partition_by="RANGE (predicted_at)",
 )
 
 AUDIT_VIEW = "prediction_audit"

@@ -26,3 +26,8 @@ class IngestSettings(BaseSettings):
     max_messages: int = Field(0, ge=0, description="Exit after this many messages (0: no limit); for benchmarks.")
     session_timeout_ms: int = Field(10_000, ge=1000, description="Kafka group session timeout.")
     s3_retry_s: float = Field(120.0, gt=0, description="Keep retrying a failed S3 write this long, then exit.")
+    object_lock: bool = Field(
+        True,
+        description="Write bronze and dead letters under COMPLIANCE object lock for their retention"
+        " (CLINOPS_RETENTION_BRONZE_DAYS, _DEADLETTER_DAYS); off only for a lake bucket without object lock.",
+    )

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from clinops_common.lifecycle.rules import RetentionSettings
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
 from clinops_ingest.config import IngestSettings
@@ -30,10 +31,24 @@ class S3WriteError(RuntimeError):
 
 
 class LakeWriter:
-    """Writes objects to the lake bucket, retrying with backoff for up to ``retry_s`` seconds."""
+    """Writes objects to the lake bucket, retrying with backoff for up to ``retry_s`` seconds.
 
-    def __init__(self, client: S3Client, bucket: str, retry_s: float) -> None:
+    Every write is conditional (``If-None-Match: *``): a name that exists is never replaced, and a
+    replay of the same batch (same name: same partition and offsets) is a no-op that succeeds. With
+    ``lock_days`` (key prefix -> days) the object is written under COMPLIANCE object lock until then:
+    no credential, the root's included, can delete or overwrite that version before it expires."""
+
+    def __init__(self, client: S3Client, bucket: str, retry_s: float, lock_days: dict[str, int] | None = None) -> None:
         self.client, self.bucket, self.retry_s = client, bucket, retry_s
+        self.lock_days = lock_days or {}
+        self.replayed = 0  # writes refused because the name existed (a replay)
+
+    def _lock(self, key: str) -> dict[str, Any]:
+        days = next((d for prefix, d in self.lock_days.items() if key.startswith(prefix)), None)
+        if days is None:
+            return {}
+        until = datetime.now(UTC) + timedelta(days=days)
+        return {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": until}
 
     def _put(self, obj: LakeObject) -> None:
         deadline = time.monotonic() + self.retry_s
@@ -41,10 +56,23 @@ class LakeWriter:
         while True:
             try:
                 self.client.put_object(
-                    Bucket=self.bucket, Key=obj.key, Body=obj.body, ContentType="application/x-ndjson"
+                    Bucket=self.bucket,
+                    Key=obj.key,
+                    Body=obj.body,
+                    ContentType="application/x-ndjson",
+                    IfNoneMatch="*",
+                    **self._lock(obj.key),
                 )
                 return
-            except (BotoCoreError, ClientError) as err:
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                    self.replayed += 1  # written before (a replay after a crash): the first copy stands
+                    return
+                if time.monotonic() + delay > deadline:
+                    raise S3WriteError(f"could not write {obj.key}") from err
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except BotoCoreError as err:
                 if time.monotonic() + delay > deadline:
                     raise S3WriteError(f"could not write {obj.key}") from err
                 time.sleep(delay)
@@ -62,7 +90,11 @@ class Ingestor:
         self.conns = conns
         self.log = log
         self.metrics = metrics or IngestMetrics()
-        self.writer = LakeWriter(s3_client(conns), conns.lake_bucket, settings.s3_retry_s)
+        retention = RetentionSettings()
+        lock = {"bronze/": retention.bronze_days, "deadletter/": retention.deadletter_days}
+        self.writer = LakeWriter(
+            s3_client(conns), conns.lake_bucket, settings.s3_retry_s, lock if settings.object_lock else None
+        )
         self.batches: dict[Any, Batch] = {}
         self.buffered = 0
         self.stop = asyncio.Event()

@@ -58,7 +58,7 @@ _PLACEHOLDERS = {"feature_values": "%b", "feature_event_times": "%s::timestamptz
 INSERT_PREDICTION = (
     f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ("  # noqa: S608 - constant column names
     + ", ".join(_PLACEHOLDERS.get(c, "%s") for c in COLUMNS)
-    + ") ON CONFLICT (id) DO NOTHING"
+    + ") ON CONFLICT (id, predicted_at) DO NOTHING"  # the partitioned table's key (revision 0004)
 )
 
 

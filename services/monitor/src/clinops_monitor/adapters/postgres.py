@@ -80,13 +80,15 @@ class Database:
         return frame
 
     def write_labels(self, labels: pd.DataFrame, horizon_hours: int, watermark: datetime) -> int:
-        """Insert new labels (``prediction_id``, ``label``, ``outcome_at``); existing ones are kept."""
+        """Insert new labels (``prediction_id``, ``predicted_at``, ``label``, ``outcome_at``); existing
+        ones are kept."""
         if labels.empty:
             return 0
         buf = io.StringIO()
         out = pd.DataFrame(
             {
                 "prediction_id": labels["prediction_id"],
+                "predicted_at": labels["predicted_at"].map(lambda t: t.isoformat()),  # partition key (0004)
                 "label": labels["label"].map({1: "t", 0: "f"}),
                 "outcome_at": labels["outcome_at"].map(lambda t: t.isoformat() if pd.notna(t) else ""),
                 "horizon_hours": horizon_hours,
@@ -98,14 +100,16 @@ class Database:
         try:
             with _pg(raw).cursor() as cur:
                 cur.execute(
-                    "CREATE TEMP TABLE new_outcomes (prediction_id uuid, label boolean, outcome_at timestamptz,"
+                    "CREATE TEMP TABLE new_outcomes (prediction_id uuid, predicted_at timestamptz, label boolean,"
+                    " outcome_at timestamptz,"
                     " horizon_hours smallint, watermark timestamptz) ON COMMIT DROP"
                 )
                 with cur.copy("COPY new_outcomes FROM STDIN WITH (FORMAT csv, NULL '')") as copy:
                     copy.write(buf.getvalue())
                 cur.execute(
-                    "INSERT INTO prediction_outcomes (prediction_id, label, outcome_at, horizon_hours, watermark)"
-                    " SELECT prediction_id, label, outcome_at, horizon_hours, watermark FROM new_outcomes"
+                    "INSERT INTO prediction_outcomes"
+                    " (prediction_id, predicted_at, label, outcome_at, horizon_hours, watermark)"
+                    " SELECT prediction_id, predicted_at, label, outcome_at, horizon_hours, watermark FROM new_outcomes"
                     " ON CONFLICT (prediction_id) DO NOTHING"
                 )
                 inserted = int(cur.rowcount)

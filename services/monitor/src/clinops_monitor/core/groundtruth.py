@@ -74,6 +74,7 @@ def label(
     empty = pd.DataFrame(
         {
             "prediction_id": pd.Series(dtype=object),
+            "predicted_at": pd.Series(dtype="datetime64[ns, UTC]"),
             "label": pd.Series(dtype="int8"),
             "outcome_at": pd.Series(dtype="datetime64[ns, UTC]"),
         }
@@ -102,6 +103,7 @@ def label(
     labels = pd.DataFrame(
         {
             "prediction_id": joined["id"].to_numpy(),
+            "predicted_at": joined["predicted_at"],  # the prediction's partition key (revision 0004)
             "label": hit.to_numpy().astype(np.int8),
             "outcome_at": joined["outcome_at"].where(hit),
         }
