@@ -42,7 +42,7 @@ from clinops_common.synthetic.sinks import produce, upload
 
 PIPELINE = "loop"
 BROKEN = "loop-broken"
-PATIENTS, DAYS = 24, 3
+PATIENTS, DAYS = 16, 5  # the trainer's time split needs more than 2 labelled days
 
 
 @dataclass
@@ -123,8 +123,22 @@ def _status(w: World, name: str = PIPELINE) -> dict[str, Any]:
 
 
 def _stage_running(w: World, run_trigger: str, stage: str, name: str = PIPELINE) -> bool:
-    run = _status(w, name).get("currentRun") or {}
+    status = _status(w, name)
+    _fail_fast(status)
+    run = status.get("currentRun") or {}
     return run.get("trigger") == run_trigger and run.get("stage") == stage
+
+
+def _fail_fast(status: dict[str, Any]) -> None:
+    if status.get("phase") == "Failed":
+        cond = next(c for c in status["conditions"] if c["type"] == "Failed")
+        pytest.fail(f"the pipeline failed: {cond['reason']}: {cond['message']}")
+
+
+def _ready(w: World) -> bool:
+    status = _status(w)
+    _fail_fast(status)
+    return status.get("phase") == "Ready" and not status.get("currentRun")
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +194,7 @@ def test_one_apply_gives_a_champion_then_a_retraining_request_gives_one_more_ver
         wait_for("the trainer to run", lambda: _stage_running(w, "manual", "trainer"), timeout_s=600, every_s=1)
         _kill(op)  # 2: the trainer running
         op = _start(w)
-        wait_for("champion v1", lambda: _status(w).get("phase") == "Ready", timeout_s=600, every_s=1)
+        wait_for("champion v1", lambda: _ready(w), timeout_s=600, every_s=1)
         first = _status(w)
         assert first["champion"]["version"] == "1", first
         assert first["champion"]["metrics"]["auroc"] >= 0.5
@@ -190,12 +204,7 @@ def test_one_apply_gives_a_champion_then_a_retraining_request_gives_one_more_ver
         wait_for("the retraining run", lambda: (_status(w).get("currentRun") or {}).get("trigger") == "retrain")
         _kill(op)  # 3: just after the retraining run started
         op = _start(w)
-        wait_for(
-            "the retraining run to end",
-            lambda: _status(w).get("phase") in ("Ready", "Failed") and not _status(w).get("currentRun"),
-            timeout_s=600,
-            every_s=1,
-        )
+        wait_for("the retraining run to end", lambda: _ready(w), timeout_s=600, every_s=1)
     finally:
         if op.poll() is None:
             op.send_signal(signal.SIGTERM)
