@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -93,6 +95,11 @@ class Demo:
         return proc
 
     def stop_all(self) -> None:
+        """The scorer and the operator, then any stage still running (local stages outlive the operator)."""
+        for pid_file in (REPO_ROOT / ".local" / "operator" / self.namespace).glob("*/pid"):
+            if not (pid_file.parent / "exit").exists():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.killpg(int(pid_file.read_text()), signal.SIGTERM)
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -126,6 +133,16 @@ def _python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
+def quiet_kafka_client(log: Path) -> None:
+    """The Kafka client's coordinator and metadata messages go to ``log``, not to the screen."""
+    handler = logging.FileHandler(log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    for name in ("aiokafka", "kafka"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+
+
 def generate(d: Demo, patients: int, days: int, switch_days: float, hazard_factor: float) -> datetime:
     from clinops_common.storage import s3_client
     from clinops_common.synthetic import FaultRates, GeneratorConfig, generate
@@ -145,6 +162,7 @@ def generate(d: Demo, patients: int, days: int, switch_days: float, hazard_facto
         scenario=Scenario(kind="calibration_drift", at_hours=at_hours, hazard_factor=hazard_factor),
     )
     ds = generate(cfg)
+    quiet_kafka_client(d.logs / "produce.log")
     conns = d.conns.model_copy(update={"lake_bucket": d.bucket})
     s3_client(conns).create_bucket(Bucket=d.bucket)
     prefix = f"demo{d.stamp}."
@@ -156,9 +174,10 @@ def generate(d: Demo, patients: int, days: int, switch_days: float, hazard_facto
         f"calibration drift (hazard x{hazard_factor}) from {start + timedelta(hours=at_hours):%Y-%m-%d %H:00}; "
         "batch tables and the oracle written to the lake directly"
     )
-    out = d.run("ingest", _python("-m", "clinops_ingest", "run", "--idle-exit", "5", "--topic-prefix", prefix,
+    out = d.run("ingest", _python("-m", "clinops_ingest", "run", "--idle-exit", "30", "--topic-prefix", prefix,
                                   "--group-id", f"{prefix}demo"))  # fmt: skip
-    d.note(f"bronze: {out.strip().splitlines()[-1]} (Kafka -> NDJSON objects in s3://{d.bucket}/bronze)")
+    consumed = out.strip().splitlines()[-1].removeprefix("consumed ").split()[0]
+    d.note(f"bronze: ingest consumed {consumed} of {sent:,} messages into NDJSON objects in s3://{d.bucket}/bronze")
     return end
 
 
@@ -278,12 +297,13 @@ def evaluate(d: Demo, end: datetime) -> dict[str, Any]:
 
 
 @app.command()
-def main(
+def main(  # noqa: PLR0917 - one parameter per command-line option
     patients: Annotated[int, typer.Option(help="Inpatients streamed.")] = 80,
     days: Annotated[int, typer.Option(help="Days of history, ending now.")] = 6,
     switch_days: Annotated[float, typer.Option(help="The scenario switch, this many days before the end.")] = 2.0,
     hazard_factor: Annotated[float, typer.Option(help="Calibration drift: factor on the hazard after it.")] = 3.0,
     live: Annotated[int, typer.Option(help="Live HTTP predictions sent.")] = 20,
+    run_timeout: Annotated[float, typer.Option(help="Seconds each pipeline run may take.")] = 1800,
 ) -> None:
     """The lifecycle end to end: history -> bronze -> silver -> features -> Redis -> champion -> predictions
     -> the monitor's evaluation -> its retraining request -> v2 -> the gate -> the scorer serving the champion."""
@@ -306,14 +326,14 @@ def main(
                 CLINOPS_OPERATOR_LOCAL_LOG_DIR=str(d.logs / "stages"))  # fmt: skip
         kube.kubectl(s, "apply", "-f", "-", stdin=yaml.safe_dump(pipeline_body(d)))
         d.say(f"operator (local executor) started; FeaturePipeline {d.namespace}/{NAME} applied")
-        st = follow_run(d, "manual", timeout_s=900)
+        st = follow_run(d, "manual", timeout_s=run_timeout)
         champ = st.get("champion") or {}
         if not champ:
             raise typer.Exit(d.fail(f"no champion after the first run: {st.get('lastTraining')}"))
         score(d, end - timedelta(days=days - 1), end, live)
         ev = evaluate(d, end)
         if ev["requested"]:
-            st = follow_run(d, "retrain", timeout_s=900)
+            st = follow_run(d, "retrain", timeout_s=run_timeout)
             req = st.get("lastRetrainRequest") or {}
             lt = st.get("lastTraining") or {}
             verdict = "promoted" if lt.get("promoted") else "refused"
