@@ -64,13 +64,11 @@ env: ## Print `export CLINOPS_*=...` for the local stack (eval "$$(make env)"; C
 	@$(DEVSTACK) env $(C)
 
 .PHONY: demo
-demo: ## Set up if needed, start the stack and run the pipeline on generated data, saying what it did
+demo: ## The lifecycle end to end: stack, control plane, operator (local executor), one FeaturePipeline, v1, predictions, the monitor, retraining, v2 (DEMO_ARGS=--help)
 	@$(MAKE) setup
 	@$(DEVSTACK) up
-	@echo "==> smoke path through every component"
-	@$(DEVSTACK) smoke
-	@$(MAKE) demo-stream
-	@DEMO_AS_OF="$$(date -u +%Y-%m-%dT%H:%M:%S)" $(MAKE) demo-features
+	@$(DEVSTACK) cluster-up >/dev/null
+	@$(RUN) python -m clinops_devstack.demo $(DEMO_ARGS)
 
 # ---- streaming path: synthetic data -> Kafka -> bronze -> silver ----
 STACK_ENV = eval "$$($(DEVSTACK) env)" &&
