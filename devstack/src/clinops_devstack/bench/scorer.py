@@ -149,12 +149,14 @@ class CpuMeter:
 
 
 @contextmanager
-def server(argv: list[str], env: dict[str, str], log: Path, port: int) -> Iterator[tuple[str, int]]:
+def server(
+    argv: list[str], env: dict[str, str], log: Path, port: int, timeout_s: float = 180.0
+) -> Iterator[tuple[str, int]]:
     url = f"http://127.0.0.1:{port}"
     with log.open("ab") as out:
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"{argv} exited {proc.returncode}; see {log}")
@@ -164,7 +166,7 @@ def server(argv: list[str], env: dict[str, str], log: Path, port: int) -> Iterat
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{argv} not ready in 180 s; see {log}")
+                raise RuntimeError(f"{argv} not ready in {timeout_s:.0f} s; see {log}")
             time.sleep(0.3)
         yield url, proc.pid
     finally:
@@ -302,11 +304,12 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
     p.add_argument("--duration", type=float, default=60.0, help="seconds of each 200 req/s run")
     p.add_argument("--step", type=float, default=10.0, help="seconds of each rate-search step")
     p.add_argument("--no-search", action="store_true")
+    p.add_argument("--start-timeout", type=float, default=240.0, help="seconds each server may take to start")
     args = p.parse_args()
     facts: dict[str, Any] = {"cpu_count": os.cpu_count(), "loadavg_1m_start": round(os.getloadavg()[0], 2)}
     workdir = Path(tempfile.mkdtemp(prefix="clinops-bench-scorer-"))
     say(f"stack: minio, redis, postgres, mlflow (logs and load files in {workdir})")
-    with scratch_stack(["minio", "redis", "postgres", "mlflow"], start_timeout_s=240) as stack:
+    with scratch_stack(["minio", "redis", "postgres", "mlflow"], start_timeout_s=args.start_timeout) as stack:
         conns = stack.connections()
         database_url = conns.database_url.get_secret_value()
         db.upgrade(database_url)
@@ -340,7 +343,7 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
         stores = {name: supervisor.running_pid(stack, name) for name in ("postgres", "redis")}
         say("reference: one-row durable commits on the same PostgreSQL")
         facts.update(commit_floor(dsn))
-        with server(scorer_argv, env, workdir / "scorer.log", scorer_port) as (url, pid):
+        with server(scorer_argv, env, workdir / "scorer.log", scorer_port, args.start_timeout) as (url, pid):
             say("warm-up: 50 req/s for 5 s")
             load(url, 50, 5, workdir)
             before = histograms(url)
@@ -388,7 +391,7 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
             "--port",
             str(hello_port),
         ]
-        with server(hello_argv, env, workdir / "hello.log", hello_port) as (url, pid):
+        with server(hello_argv, env, workdir / "hello.log", hello_port, args.start_timeout) as (url, pid):
             load(url, 50, 5, workdir)
             say(f"hello: {args.rate:.0f} req/s for {args.duration:.0f} s")
             meter = CpuMeter({"hello": pid})
