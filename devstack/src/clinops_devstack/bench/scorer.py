@@ -203,7 +203,12 @@ _BUCKET = re.compile(r'^(clinops_scorer_\w+)_bucket\{(?:[^}]*,)?le="([^"]+)"[^}]
 
 def histograms(url: str) -> dict[str, dict[float, float]]:
     out: dict[str, dict[float, float]] = {}
-    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+    try:  # a server still draining a backlog may answer late: the histograms are then missing (nan)
+        text = httpx.get(f"{url}/metrics", timeout=60).text
+    except httpx.HTTPError as err:
+        say(f"/metrics unreadable ({type(err).__name__}): server-side figures are nan")
+        return out
+    for line in text.splitlines():
         m = _BUCKET.match(line)
         if m:
             le = float("inf") if m.group(2) == "+Inf" else float(m.group(2))
