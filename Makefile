@@ -110,6 +110,10 @@ bench-ingest: ## Benchmark: 1M vitals, our consumer vs Kafka's ConsumerPerforman
 bench-scorer: ## Benchmark: the scorer at 200 req/s open loop for 60 s (10,000 patients, audit on) beside a BentoML hello endpoint, then the highest rate with p99 <= 10 ms (name=value)
 	@$(RUN) python -m clinops_devstack.bench.scorer $(BENCH_SCORER_ARGS)
 
+.PHONY: profile-scorer
+profile-scorer: ## CPU time per request of the scorer's request path, part by part, in process (Redis + PostgreSQL; PROFILE_SCORER_ARGS="--cprofile 30")
+	@$(RUN) python -m clinops_devstack.bench.scorer_profile $(PROFILE_SCORER_ARGS)
+
 .PHONY: test
 test: ## Run every test (unit and integration; starts its own servers on free ports)
 	@$(RUN) pytest $(PYTEST_ARGS)

@@ -72,7 +72,8 @@ def stack() -> Iterator[TestStack]:
         yield TestStack(StackSettings(), reuse=True)
         return
     home = scratch_home("clinops-test-stack-")
-    settings = StackSettings(home=home, ports=free_ports(), scrape_interval="1s", start_timeout_s=180)
+    start_timeout_s = float(os.environ.get("CLINOPS_TEST_START_TIMEOUT_S", "180"))  # longer on a loaded machine
+    settings = StackSettings(home=home, ports=free_ports(), scrape_interval="1s", start_timeout_s=start_timeout_s)
     test_stack = TestStack(settings, reuse=False)
     try:
         yield test_stack

@@ -150,7 +150,9 @@ class ScorerProcess:
         self.url = url
         self.log = log
 
-    def wait_ready(self, timeout_s: float = 90.0) -> None:
+    def wait_ready(self, timeout_s: float | None = None) -> None:
+        if timeout_s is None:  # longer on a loaded machine, as the test stack's start wait
+            timeout_s = max(90.0, float(os.environ.get("CLINOPS_TEST_START_TIMEOUT_S", "90")))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -15,12 +15,11 @@ flagged ``stale``.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import struct
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -115,24 +114,62 @@ class Decoded:
     values: dict[str, Any]
 
 
-@functools.cache
-def _plan(view: FeatureView) -> tuple[list[str], frozenset[str], frozenset[str], list[str], bytes]:
+_Plan = tuple[list[str], frozenset[str], frozenset[str], list[str], bytes]
+_PLANS: dict[int, tuple[FeatureView, _Plan]] = {}
+
+
+def _plan(view: FeatureView) -> _Plan:
+    """The view's decoding plan, kept per view object (hashing a view, hundreds of fields, on every
+    read would cost more than the decoding)."""
+    hit = _PLANS.get(id(view))
+    if hit is not None and hit[0] is view:
+        return hit[1]
+    plan = _make_plan(view)
+    _PLANS[id(view)] = (view, plan)
+    return plan
+
+
+def _make_plan(view: FeatureView) -> _Plan:
     numeric = _numeric(view)
     ints = frozenset(f.name for f in view.features if f.dtype == "int64")
     bools = frozenset(f.name for f in view.features if f.dtype == "bool")
     return numeric, ints, bools, _strings(view), view.schema_id.encode()
 
 
-def decode(view: FeatureView, blob: bytes | None) -> Decoded | None:
+@dataclass(frozen=True)
+class Packed:
+    """A view's row as stored, unpacked but not turned into Python values."""
+
+    event_us: int
+    created_us: int
+    numbers: np.ndarray  # the view's numeric features in view order, float64, NaN = null
+    strings: list[Any]  # the view's string features in view order
+
+
+def unpack(view: FeatureView, blob: bytes | None) -> Packed | None:
     """The row packed in ``blob``, or None when absent or written under another schema."""
     if not blob:
         return None
-    numeric, ints, bools, strs, sid = _plan(view)
+    numeric, _, _, strs, sid = _plan(view)
     got_sid, ev, cr = HEADER.unpack_from(blob)
     if got_sid != sid:
         return None
     end = HEADER.size + 8 * len(numeric)
-    nums = np.frombuffer(blob, dtype="<f8", count=len(numeric), offset=HEADER.size).tolist()
+    nums = np.frombuffer(blob, dtype="<f8", count=len(numeric), offset=HEADER.size)
+    return Packed(ev, cr, nums, json.loads(blob[end:]) if strs else [])
+
+
+def decode(view: FeatureView, blob: bytes | None) -> Decoded | None:
+    """The row packed in ``blob`` as Python values, or None when absent or written under another schema."""
+    packed = unpack(view, blob)
+    if packed is None:
+        return None
+    return Decoded(packed.event_us, packed.created_us, _values(view, packed))
+
+
+def _values(view: FeatureView, packed: Packed) -> dict[str, Any]:
+    numeric, ints, bools, strs, _ = _plan(view)
+    nums = packed.numbers.tolist()
     values: dict[str, Any] = {n: (None if math.isnan(v) else v) for n, v in zip(numeric, nums, strict=True)}
     for n in ints:
         if values[n] is not None:
@@ -140,9 +177,8 @@ def decode(view: FeatureView, blob: bytes | None) -> Decoded | None:
     for n in bools:
         if values[n] is not None:
             values[n] = bool(values[n])
-    if strs:
-        values.update(zip(strs, json.loads(blob[end:]), strict=True))
-    return Decoded(ev, cr, values)
+    values.update(zip(strs, packed.strings, strict=True))
+    return values
 
 
 def latest_rows(view: FeatureView, rows: pd.DataFrame, *, as_of: datetime | None = None) -> pd.DataFrame:
@@ -178,6 +214,14 @@ class OnlineVector:
     patient_id: str
     features: dict[str, Any]
     freshness: dict[str, Freshness]
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """One view's row for a patient at read time: its freshness, and its values unless stale or missing."""
+
+    freshness: Freshness
+    packed: Packed | None  # None when missing, or stale (never served)
 
 
 class OnlineStore:
@@ -274,8 +318,9 @@ class OnlineStore:
         self.client.hset(f"{self.prefix}:{STATE_KEY}", mapping=values)  # type: ignore[arg-type]
 
     # ---- reads ----
-    def get_online_features(self, service: str | FeatureService, patient_ids: Iterable[str]) -> list[OnlineVector]:
-        """The service's features for each patient, with per-view freshness; one Redis round trip."""
+    def get_online_rows(self, service: str | FeatureService, patient_ids: Iterable[str]) -> list[dict[str, StoredRow]]:
+        """Per patient, each view the service reads -> its stored row and freshness (the view's TTL
+        applied); one Redis round trip, values left packed (``get_online_features`` decodes them)."""
         svc = feature_service(service) if isinstance(service, str) else service
         pids = list(patient_ids)
         views = [feature_view(v) for v in svc.views_used]
@@ -288,26 +333,42 @@ class OnlineStore:
                 pipe.hmget(self.key(pid), fields)
             replies = pipe.execute()
         now_us = int(self.clock() * 1_000_000)
-        wanted = svc.by_view()
         out = []
-        for pid, blobs in zip(pids, replies, strict=True):
-            feats: dict[str, Any] = {}
-            fresh: dict[str, Freshness] = {}
+        for blobs in replies:
+            rows: dict[str, StoredRow] = {}
             for view, blob in zip(views, blobs, strict=True):
-                row = decode(view, blob if isinstance(blob, bytes) else None)
-                names = wanted[view.name]
-                if row is None:
-                    feats.update(dict.fromkeys(names))
-                    fresh[view.name] = Freshness(None, None, stale=False, missing=True)
+                packed = unpack(view, blob if isinstance(blob, bytes) else None)
+                if packed is None:
+                    rows[view.name] = StoredRow(Freshness(None, None, stale=False, missing=True), None)
                     continue
-                age_us = now_us - row.event_us
+                age_us = now_us - packed.event_us
                 stale = view.ttl.total_seconds() > 0 and age_us > view.ttl.total_seconds() * 1_000_000
-                feats.update({n: None if stale else row.values[n] for n in names})
-                fresh[view.name] = Freshness(
-                    datetime.fromtimestamp(row.event_us / 1_000_000, UTC),
-                    age_us / 1_000_000,
-                    stale=stale,
-                    missing=False,
+                at = datetime.fromtimestamp(packed.event_us / 1_000_000, UTC)
+                rows[view.name] = StoredRow(
+                    Freshness(at, age_us / 1_000_000, stale=stale, missing=False), None if stale else packed
                 )
-            out.append(OnlineVector(pid, feats, fresh))
+            out.append(rows)
         return out
+
+    def get_online_features(self, service: str | FeatureService, patient_ids: Iterable[str]) -> list[OnlineVector]:
+        """The service's features for each patient, with per-view freshness; one Redis round trip."""
+        svc = feature_service(service) if isinstance(service, str) else service
+        pids = list(patient_ids)
+        return [
+            OnlineVector(pid, row_features(svc, rows), {name: row.freshness for name, row in rows.items()})
+            for pid, rows in zip(pids, self.get_online_rows(svc, pids), strict=True)
+        ]
+
+
+def row_features(svc: FeatureService, rows: Mapping[str, StoredRow]) -> dict[str, Any]:
+    """Feature name -> value of the service's features from ``get_online_rows``'s rows of one
+    patient (None for the features of a stale or missing view)."""
+    feats: dict[str, Any] = {}
+    for name, names in svc.by_view().items():
+        row = rows.get(name)
+        if row is None or row.packed is None:
+            feats.update(dict.fromkeys(names))
+            continue
+        values = _values(feature_view(name), row.packed)
+        feats.update({n: values[n] for n in names})
+    return feats

@@ -13,6 +13,7 @@ Plain numpy, fitted on the training part only and stored as JSON with the model.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -61,7 +62,7 @@ class FeatureSpec:
 class Preprocessing:
     features: tuple[FeatureSpec, ...]
 
-    @property
+    @functools.cached_property
     def feature_order(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
 
@@ -81,27 +82,31 @@ class Preprocessing:
     def width(self) -> int:
         return len(self.output_names)
 
+    @functools.cached_property
+    def _plan(self) -> _Plan:  # once per instance (cached_property writes __dict__: frozen is fine)
+        return _make_plan(self.features)
+
     def transform(self, raw: np.ndarray) -> np.ndarray:
-        """Raw matrix (n, len(feature_order)), NaN = missing -> model matrix (n, width), float32."""
+        """Raw matrix (n, len(feature_order)), NaN = missing -> model matrix (n, width), float32.
+
+        Whole-matrix numpy operations along a plan made once per instance: no Python work per
+        feature, so one row costs tens of microseconds."""
+        plan = self._plan
         n = raw.shape[0]
-        cols: list[np.ndarray] = []
-        for j, f in enumerate(self.features):
-            x = raw[:, j].astype(np.float64)
-            missing = np.isnan(x)
-            if f.kind == "numeric":
-                filled = np.where(missing, f.median, x)
-                cols.append((filled - f.mean) / f.std)
-            else:
-                onehot = np.zeros((n, len(f.categories)))
-                codes = np.where(missing, -1, x).astype(np.int64)
-                ok = (codes >= 0) & (codes < len(f.categories))
-                onehot[np.nonzero(ok)[0], codes[ok]] = 1.0
-                cols.extend(onehot.T)
-            if f.indicator:
-                cols.append(missing.astype(np.float64))
-        if not cols:
-            return np.zeros((n, 0), dtype=np.float32)
-        return np.column_stack(cols).astype(np.float32)
+        x = raw.astype(np.float64)
+        missing = np.isnan(x)
+        out = np.zeros((n, plan.width), dtype=np.float64)
+        if plan.num_src.size:
+            filled = np.where(missing[:, plan.num_src], plan.median, x[:, plan.num_src])
+            out[:, plan.num_dst] = (filled - plan.mean) / plan.std
+        if plan.cat_src.size:
+            codes = np.where(missing[:, plan.cat_src], -1, x[:, plan.cat_src]).astype(np.int64)
+            ok = (codes >= 0) & (codes < plan.cat_size)
+            rows, cols = np.nonzero(ok)
+            out[rows, plan.cat_base[cols] + codes[rows, cols]] = 1.0
+        if plan.ind_src.size:
+            out[:, plan.ind_dst] = missing[:, plan.ind_src]
+        return out.astype(np.float32)
 
     def to_json(self) -> list[dict[str, Any]]:
         return [f.to_json() for f in self.features]
@@ -109,6 +114,50 @@ class Preprocessing:
     @classmethod
     def from_json(cls, raw: Sequence[dict[str, Any]]) -> Preprocessing:
         return cls(tuple(FeatureSpec.from_json(r) for r in raw))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where each raw column goes in the model matrix, and the constants it needs (see ``transform``)."""
+
+    width: int
+    num_src: np.ndarray  # raw column of each numeric feature
+    num_dst: np.ndarray  # its output column
+    median: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    cat_src: np.ndarray  # raw column of each categorical feature
+    cat_base: np.ndarray  # output column of its first category
+    cat_size: np.ndarray  # its number of categories
+    ind_src: np.ndarray  # raw column of each feature with a missing-value indicator
+    ind_dst: np.ndarray  # the indicator's output column
+
+
+def _make_plan(features: Sequence[FeatureSpec]) -> _Plan:
+    cols: dict[str, list[Any]] = {k: [] for k in _Plan.__dataclass_fields__ if k != "width"}
+    pos = 0
+    for j, f in enumerate(features):
+        if f.kind == "numeric":
+            for key, value in (
+                ("num_src", j),
+                ("num_dst", pos),
+                ("median", f.median),
+                ("mean", f.mean),
+                ("std", f.std),
+            ):
+                cols[key].append(value)
+            pos += 1
+        else:
+            for key, value in (("cat_src", j), ("cat_base", pos), ("cat_size", len(f.categories))):
+                cols[key].append(value)
+            pos += len(f.categories)
+        if f.indicator:
+            cols["ind_src"].append(j)
+            cols["ind_dst"].append(pos)
+            pos += 1
+    floats = {"median", "mean", "std"}
+    arrays = {k: np.asarray(v, dtype=np.float64 if k in floats else np.int64) for k, v in cols.items()}
+    return _Plan(width=pos, **arrays)
 
 
 def _is_categorical(series: pd.Series) -> bool:

@@ -1,5 +1,5 @@
 """The reference for the benchmark: a BentoML hello endpoint with the scorer's server settings and
-request model, doing no work. ``bentoml serve clinops_devstack.bench.hello:Hello``."""
+request model and worker tuning, doing no work. ``bentoml serve clinops_devstack.bench.hello:Hello``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import bentoml
 from clinops_scorer import metrics
 from clinops_scorer.config import ScorerSettings
 from clinops_scorer.schemas import PredictRequest
+from clinops_scorer.worker import settle_heap
 
 SETTINGS = ScorerSettings()
 
@@ -21,6 +22,9 @@ SETTINGS = ScorerSettings()
     logging={"access": {"enabled": False}},
 )
 class Hello:
+    def __init__(self) -> None:
+        settle_heap()  # as the scorer's worker does
+
     @bentoml.api(route="/predict", input_spec=PredictRequest)  # type: ignore[untyped-decorator]
     def predict(self, patient_id: str) -> dict[str, str]:
         return {"patient_id": patient_id, "hello": "world"}

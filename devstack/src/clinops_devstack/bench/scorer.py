@@ -41,6 +41,7 @@ from clinops_common.features.definitions import STREAMING_VIEWS, feature_service
 from clinops_common.features.online import OnlineStore
 from clinops_common.model import ModelPackage, Thresholds, fit_preprocessing, service_schema_ids
 from clinops_common.model.onnx_graphs import mlp_graph
+from clinops_devstack import supervisor
 from clinops_devstack.scratch import scratch_stack
 from clinops_scorer.audit import libpq_dsn
 
@@ -112,13 +113,50 @@ def register(mlflow_url: str, pkg: ModelPackage, example: pd.DataFrame) -> str:
     return version
 
 
+def tree_cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of a process and its live descendants (0 when it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
+
+
+class CpuMeter:
+    """CPU seconds spent by named process trees between ``start`` and ``stop``."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = pids
+        self.before: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.before = {k: tree_cpu_s(p) for k, p in self.pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        self.spent = {k: tree_cpu_s(p) - self.before[k] for k, p in self.pids.items()}
+        return self.spent
+
+
 @contextmanager
-def server(argv: list[str], env: dict[str, str], log: Path, port: int) -> Iterator[str]:
+def server(
+    argv: list[str], env: dict[str, str], log: Path, port: int, timeout_s: float = 180.0
+) -> Iterator[tuple[str, int]]:
     url = f"http://127.0.0.1:{port}"
     with log.open("ab") as out:
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"{argv} exited {proc.returncode}; see {log}")
@@ -128,9 +166,9 @@ def server(argv: list[str], env: dict[str, str], log: Path, port: int) -> Iterat
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{argv} not ready in 180 s; see {log}")
+                raise RuntimeError(f"{argv} not ready in {timeout_s:.0f} s; see {log}")
             time.sleep(0.3)
-        yield url
+        yield url, proc.pid
     finally:
         procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
         proc.terminate()
@@ -165,7 +203,12 @@ _BUCKET = re.compile(r'^(clinops_scorer_\w+)_bucket\{(?:[^}]*,)?le="([^"]+)"[^}]
 
 def histograms(url: str) -> dict[str, dict[float, float]]:
     out: dict[str, dict[float, float]] = {}
-    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+    try:  # a server still draining a backlog may answer late: the histograms are then missing (nan)
+        text = httpx.get(f"{url}/metrics", timeout=60).text
+    except httpx.HTTPError as err:
+        say(f"/metrics unreadable ({type(err).__name__}): server-side figures are nan")
+        return out
+    for line in text.splitlines():
         m = _BUCKET.match(line)
         if m:
             le = float("inf") if m.group(2) == "+Inf" else float(m.group(2))
@@ -242,6 +285,23 @@ def audit_facts(dsn: str, ids: list[str], since: float, until: float) -> dict[st
     }
 
 
+def commit_floor(dsn: str, n: int = 300) -> dict[str, float]:
+    """The floor under any durable audit: one-row INSERT + COMMIT (synchronous_commit on) on the same
+    server, one after another: its time is mostly the WAL flush (fdatasync) of this machine's disk."""
+    lat = []
+    with psycopg.connect(dsn, options="-c synchronous_commit=on") as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_commit_floor (id bigint)")  # logged (not TEMP): WAL flushed
+        conn.commit()
+        for i in range(n):
+            t0 = time.perf_counter()
+            conn.execute("INSERT INTO bench_commit_floor VALUES (%s)", [i])
+            conn.commit()
+            lat.append((time.perf_counter() - t0) * 1000)
+        conn.execute("DROP TABLE bench_commit_floor")
+        conn.commit()
+    return {"pg_commit_p50_ms": round(pct(lat, 50), 3), "pg_commit_p99_ms": round(pct(lat, 99), 3)}
+
+
 def main() -> None:  # noqa: PLR0915 - one straight script, step by step
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--patients", type=int, default=10_000)
@@ -249,11 +309,12 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
     p.add_argument("--duration", type=float, default=60.0, help="seconds of each 200 req/s run")
     p.add_argument("--step", type=float, default=10.0, help="seconds of each rate-search step")
     p.add_argument("--no-search", action="store_true")
+    p.add_argument("--start-timeout", type=float, default=240.0, help="seconds each server may take to start")
     args = p.parse_args()
     facts: dict[str, Any] = {"cpu_count": os.cpu_count(), "loadavg_1m_start": round(os.getloadavg()[0], 2)}
     workdir = Path(tempfile.mkdtemp(prefix="clinops-bench-scorer-"))
     say(f"stack: minio, redis, postgres, mlflow (logs and load files in {workdir})")
-    with scratch_stack(["minio", "redis", "postgres", "mlflow"], start_timeout_s=240) as stack:
+    with scratch_stack(["minio", "redis", "postgres", "mlflow"], start_timeout_s=args.start_timeout) as stack:
         conns = stack.connections()
         database_url = conns.database_url.get_secret_value()
         db.upgrade(database_url)
@@ -284,13 +345,19 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
         scorer_port, hello_port = port_for.select_random(), port_for.select_random()
         dsn = libpq_dsn(database_url)
         scorer_argv = [sys.executable, "-m", "clinops_scorer", "serve", "--port", str(scorer_port)]
-        with server(scorer_argv, env, workdir / "scorer.log", scorer_port) as url:
+        stores = {name: supervisor.running_pid(stack, name) for name in ("postgres", "redis")}
+        say("reference: one-row durable commits on the same PostgreSQL")
+        facts.update(commit_floor(dsn))
+        with server(scorer_argv, env, workdir / "scorer.log", scorer_port, args.start_timeout) as (url, pid):
             say("warm-up: 50 req/s for 5 s")
             load(url, 50, 5, workdir)
             before = histograms(url)
             since = time.time()
             say(f"scorer: {args.rate:.0f} req/s for {args.duration:.0f} s")
+            meter = CpuMeter({"scorer": pid, **stores})
+            meter.start()
             main_run = load(url, args.rate, args.duration, workdir)
+            spent = meter.stop()
             until = time.time() + 1
             after = histograms(url)
             ok = [lat for lat, s in zip(main_run["latencies_ms"], main_run["statuses"], strict=True) if s == 200]
@@ -298,6 +365,11 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
             facts["scorer_p99_ms"] = round(pct(main_run["latencies_ms"], 99), 3)
             facts["scorer_p999_ms"] = round(pct(main_run["latencies_ms"], 99.9), 3)
             facts["loadgen_max_send_lag_ms"] = round(main_run["max_send_lag_ms"], 3)
+            facts["loadgen_p99_send_lag_ms"] = round(main_run["p99_send_lag_ms"], 3)
+            sent = max(main_run["sent"], 1)
+            for name, seconds in spent.items():  # CPU per request: what a shared machine cannot blur
+                facts[f"{name}_cpu_ms_per_request"] = round(1000 * seconds / sent, 3)
+            facts["loadgen_cpu_ms_per_request"] = round(1000 * main_run["cpu_s"] / sent, 3)
             for key, metric in (
                 ("scorer_read_p99_ms", "clinops_scorer_feature_read_seconds"),
                 ("scorer_model_p99_ms", "clinops_scorer_model_seconds"),
@@ -324,12 +396,17 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
             "--port",
             str(hello_port),
         ]
-        with server(hello_argv, env, workdir / "hello.log", hello_port) as url:
+        with server(hello_argv, env, workdir / "hello.log", hello_port, args.start_timeout) as (url, pid):
             load(url, 50, 5, workdir)
             say(f"hello: {args.rate:.0f} req/s for {args.duration:.0f} s")
+            meter = CpuMeter({"hello": pid})
+            meter.start()
             hello = load(url, args.rate, args.duration, workdir)
+            spent = meter.stop()
             facts["hello_p50_ms"] = round(pct(hello["latencies_ms"], 50), 3)
             facts["hello_p99_ms"] = round(pct(hello["latencies_ms"], 99), 3)
+            facts["hello_cpu_ms_per_request"] = round(1000 * spent["hello"] / max(hello["sent"], 1), 3)
+            facts["hello_loadgen_p99_send_lag_ms"] = round(hello["p99_send_lag_ms"], 3)
         facts["scorer_vs_hello_p99_ratio"] = round(facts["scorer_p99_ms"] / facts["hello_p99_ms"], 2)
         facts["loadavg_1m_end"] = round(os.getloadavg()[0], 2)
     for key, value in facts.items():

@@ -13,6 +13,7 @@ Vectors travel in PostgreSQL's binary array format straight from numpy (no per-v
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import struct
 import threading
@@ -55,11 +56,15 @@ COLUMNS = (
     "missing_views",
 )
 _PLACEHOLDERS = {"feature_values": "%b", "feature_event_times": "%s::timestamptz[]"}
-INSERT_PREDICTION = (
-    f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ("  # noqa: S608 - constant column names
-    + ", ".join(_PLACEHOLDERS.get(c, "%s") for c in COLUMNS)
-    + ") ON CONFLICT (id, predicted_at) DO NOTHING"  # the partitioned table's key (revision 0004)
-)
+_ROW = "(" + ", ".join(_PLACEHOLDERS.get(c, "%s") for c in COLUMNS) + ")"
+_ON_CONFLICT = " ON CONFLICT (id, predicted_at) DO NOTHING"  # the partitioned table's key (revision 0004)
+INSERT_PREDICTION = f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES {_ROW}{_ON_CONFLICT}"  # noqa: S608
+
+
+@functools.lru_cache(maxsize=64)
+def insert_predictions(n: int) -> str:
+    """One INSERT of ``n`` rows (one statement: one round trip, atomic, one commit in autocommit)."""
+    return f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES {', '.join([_ROW] * n)}{_ON_CONFLICT}"  # noqa: S608
 
 
 class AuditUnavailable(RuntimeError):
@@ -124,6 +129,25 @@ def insert_rows(conn: psycopg.Connection[Any], rows: Sequence[AuditRow], known_o
         cur.executemany(INSERT_PREDICTION, [params(r) for r in rows])
         inserted = cur.rowcount
     return max(inserted, 0)
+
+
+def commit_rows(conn: psycopg.Connection[Any], rows: Sequence[AuditRow], known_orders: set[str]) -> None:
+    """Commit ``rows`` on an autocommit connection, durable when this returns (synchronous commit
+    on): any feature order not in ``known_orders`` first (idempotent), then the rows in one
+    multi-row INSERT (one round trip, about half the client CPU of a pipeline of inserts plus a
+    COMMIT for small groups); more rows than one statement takes go in one transaction."""
+    orders: dict[str, FeatureOrder] = {r.order.id: r.order for r in rows if r.order.id not in known_orders}
+    several = len(rows) > _ROWS_PER_STATEMENT
+    with conn.transaction() if several else contextlib.nullcontext(), conn.cursor() as cur:
+        for o in orders.values():
+            cur.execute(INSERT_ORDER, (o.id, o.service, list(o.names), list(o.views)))
+        for i in range(0, len(rows), _ROWS_PER_STATEMENT):
+            part = rows[i : i + _ROWS_PER_STATEMENT]
+            cur.execute(insert_predictions(len(part)), [v for r in part for v in params(r)])
+    known_orders.update(orders)
+
+
+_ROWS_PER_STATEMENT = 64  # statements of 17 x 64 parameters (PostgreSQL's limit: 65535)
 
 
 @dataclass
@@ -227,6 +251,7 @@ class AuditWriter:
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.dsn, self.connect_timeout_s)
+            self._conn.autocommit = True  # each multi-row INSERT commits itself
         return self._conn
 
     def _drop(self) -> None:
@@ -242,18 +267,13 @@ class AuditWriter:
         try:
             conn = self._connection()
             try:
-                insert_rows(conn, rows, self._known_orders)
-                conn.commit()
-                self._known_orders.update(r.order.id for r in rows)
+                commit_rows(conn, rows, self._known_orders)
             except (psycopg.errors.IntegrityError, psycopg.errors.DataError):
-                conn.rollback()  # a row the database refuses: commit each request's rows on their own
+                # a row the database refuses (nothing of the statement was kept): each request's rows on their own
                 for i, g in enumerate(groups):
                     try:
-                        insert_rows(conn, g.rows, self._known_orders)
-                        conn.commit()
-                        self._known_orders.update(r.order.id for r in g.rows)
+                        commit_rows(conn, g.rows, self._known_orders)
                     except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as err:
-                        conn.rollback()
                         errors[i] = err
         except (psycopg.Error, OSError) as err:
             self._drop()

@@ -12,6 +12,8 @@ Policy (``CLINOPS_SCORER_FEATURE_POLICY``):
 
 from __future__ import annotations
 
+import functools
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from clinops_common.features.definitions import feature_service
-from clinops_common.features.online import Freshness
+from clinops_common.features.definitions import feature_service, feature_view
+from clinops_common.features.online import Freshness, StoredRow, row_features
 
 if TYPE_CHECKING:
     from clinops_common.model import ModelPackage
@@ -43,12 +45,25 @@ class FeatureOrder:
 
 
 @dataclass(frozen=True)
+class ViewLayout:
+    """Where one view's stored values go in the model's raw row (positions in the feature order)."""
+
+    view: str
+    num_src: np.ndarray  # index in the view's packed numbers
+    num_dst: np.ndarray  # position in the raw row
+    int_dst: np.ndarray  # positions holding int64 features (truncated, as the decoded value is)
+    bool_dst: np.ndarray  # positions holding bool features (0 or 1)
+    strings: tuple[tuple[int, int, dict[str, float]], ...]  # (index in the packed strings, position, codes)
+
+
+@dataclass(frozen=True)
 class Champion:
     """A loaded model version; swapped as a whole, so a request sees one version from start to end."""
 
     package: ModelPackage
     version: str
     order: FeatureOrder
+    layout: tuple[ViewLayout, ...] | None = None  # None: vectorize from decoded values instead
 
     @property
     def name(self) -> str:
@@ -58,7 +73,69 @@ class Champion:
 def champion(package: ModelPackage, version: str) -> Champion:
     views = feature_service(package.feature_service).views_used
     order = FeatureOrder(package.feature_order_id, package.feature_service, tuple(package.feature_order), views)
-    return Champion(package, str(version), order)
+    return Champion(package, str(version), order, layout(package, views))
+
+
+def layout(package: ModelPackage, views: Sequence[str]) -> tuple[ViewLayout, ...] | None:
+    """How each view's packed row fills the package's raw row; None when the package encodes a
+    feature otherwise than its view stores it (a numeric view feature the model treats as a
+    category, or the reverse): such a model is served through ``vectorize`` of decoded values."""
+    position = {n: i for i, n in enumerate(package.feature_order)}
+    specs = {f.name: f for f in package.preprocessing.features}
+    out = []
+    placed = 0
+    for name in views:
+        view = feature_view(name)
+        numeric = [f for f in view.features if f.dtype != "string"]
+        strings = [f for f in view.features if f.dtype == "string"]
+        num_src, num_dst, int_dst, bool_dst = [], [], [], []
+        for k, f in enumerate(numeric):
+            if f.name not in position:
+                continue
+            if specs[f.name].kind != "numeric":
+                return None
+            num_src.append(k)
+            num_dst.append(position[f.name])
+            if f.dtype == "int64":
+                int_dst.append(position[f.name])
+            elif f.dtype == "bool":
+                bool_dst.append(position[f.name])
+        cats = []
+        for k, f in enumerate(strings):
+            if f.name not in position:
+                continue
+            spec = specs[f.name]
+            if spec.kind != "categorical":
+                return None
+            cats.append((k, position[f.name], {c: float(i) for i, c in enumerate(spec.categories)}))
+        placed += len(num_dst) + len(cats)
+        ints = functools.partial(np.asarray, dtype=np.int64)
+        out.append(ViewLayout(name, ints(num_src), ints(num_dst), ints(int_dst), ints(bool_dst), tuple(cats)))
+    if placed != len(position):
+        return None  # a feature no view the service reads holds
+    return tuple(out)
+
+
+def vectorize_rows(champ: Champion, rows: Mapping[str, StoredRow]) -> np.ndarray:
+    """The model's raw input row (float32, NaN = missing) straight from the packed online rows: the
+    same numbers as ``vectorize`` of the decoded values, without a Python value per feature."""
+    if champ.layout is None:
+        raise ValueError("this champion has no layout: use vectorize")
+    raw = np.full(len(champ.order.names), np.nan, dtype=np.float64)
+    for lay in champ.layout:
+        row = rows.get(lay.view)
+        if row is None or row.packed is None:  # missing or stale: missing values
+            continue
+        raw[lay.num_dst] = row.packed.numbers[lay.num_src]
+        if lay.int_dst.size:
+            raw[lay.int_dst] = np.trunc(raw[lay.int_dst])
+        if lay.bool_dst.size:
+            b = raw[lay.bool_dst]
+            raw[lay.bool_dst] = np.where(np.isnan(b), np.nan, b != 0)
+        for k, pos, codes in lay.strings:
+            value = row.packed.strings[k]
+            raw[pos] = math.nan if value is None else codes.get(str(value), math.nan)
+    return raw.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -116,6 +193,14 @@ def decide(assessment: Assessment, policy: Literal["refuse", "degrade"]) -> Deci
 def vectorize(package: ModelPackage, features: Mapping[str, Any]) -> np.ndarray:
     """The model's raw input row (float32, NaN = missing) from the online vector's values."""
     return package.vectorize({n: features.get(n) for n in package.feature_order})
+
+
+def raw_row(champ: Champion, rows: Mapping[str, StoredRow]) -> np.ndarray:
+    """The model's raw input row from one patient's online rows, by the champion's layout when it
+    has one, else through the decoded values."""
+    if champ.layout is not None:
+        return vectorize_rows(champ, rows)
+    return vectorize(champ.package, row_features(feature_service(champ.order.service), rows))
 
 
 @dataclass

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import redis
 
-from clinops_common.features.online import OnlineStore, OnlineVector
+from clinops_common.features.online import OnlineStore, StoredRow
 
 
 class FeaturesUnavailable(RuntimeError):
@@ -20,9 +20,10 @@ class OnlineFeatures:
         )
         self.store = OnlineStore(self.client, prefix=prefix)
 
-    def read(self, service: str, patient_ids: Sequence[str]) -> list[OnlineVector]:
+    def read(self, service: str, patient_ids: Sequence[str]) -> list[dict[str, StoredRow]]:
+        """Per patient, view -> stored row and freshness (values still packed)."""
         try:
-            return self.store.get_online_features(service, patient_ids)
+            return self.store.get_online_rows(service, patient_ids)
         except (redis.ConnectionError, redis.TimeoutError) as err:
             raise FeaturesUnavailable(f"the online store is unreachable: {type(err).__name__}") from None
 

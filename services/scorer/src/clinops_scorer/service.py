@@ -37,6 +37,7 @@ from clinops_scorer.schemas import (
     Refusal,
     ViewFreshness,
 )
+from clinops_scorer.worker import settle_heap
 
 SETTINGS = ScorerSettings()
 
@@ -90,7 +91,13 @@ def _refusal(patient_id: str, decision: core.Decision, assessment: core.Assessme
 class ScoringEngine:
     """Read, judge, score, audit: the request path, independent of the HTTP framework."""
 
-    def __init__(self, settings: ScorerSettings, conns: ServingConnections, m: metrics.Metrics) -> None:
+    def __init__(
+        self,
+        settings: ScorerSettings,
+        conns: ServingConnections,
+        m: metrics.Metrics,
+        models: ChampionHolder | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = m
         self.log: Any = configure("scorer", settings.log_level)
@@ -106,7 +113,7 @@ class ScoringEngine:
             on_commit=m.on_commit,
         )
         self.postgres = PostgresProbe(dsn, settings.postgres_connect_timeout_s)
-        self.models = ChampionHolder(
+        self.models = models or ChampionHolder(
             conns.mlflow_tracking_uri,
             settings.model_name,
             settings.model_alias,
@@ -154,7 +161,7 @@ class ScoringEngine:
                 f"no model loaded yet: waiting for models:/{self.settings.model_name}@{self.settings.model_alias}"
             )
         try:
-            vectors = self.online.read(champ.package.feature_service, patient_ids)
+            stored = self.online.read(champ.package.feature_service, patient_ids)
         except FeaturesUnavailable as err:
             raise Unavailable(str(err)) from None
         t_read = time.perf_counter()
@@ -163,18 +170,18 @@ class ScoringEngine:
 
         outcomes: list[Outcome | None] = []
         scored: list[tuple[int, core.Assessment, np.ndarray]] = []
-        for i, vec in enumerate(vectors):
-            assessment = core.assess(vec.freshness, champ.order.views)
+        for i, (patient_id, views) in enumerate(zip(patient_ids, stored, strict=True)):
+            assessment = core.assess({view: row.freshness for view, row in views.items()}, champ.order.views)
             for v in assessment.views:
                 if v.status != "fresh":
                     self.metrics.views_not_fresh.labels(v.view, v.status).inc()
             decision = core.decide(assessment, self.settings.feature_policy)
             if decision in ("unknown", "refuse"):
                 self.metrics.refusals.labels("unknown_patient" if decision == "unknown" else "features_not_fresh").inc()
-                outcomes.append(Outcome(refusal=_refusal(vec.patient_id, decision, assessment)))
+                outcomes.append(Outcome(refusal=_refusal(patient_id, decision, assessment)))
                 continue
             outcomes.append(None)
-            scored.append((i, assessment, core.vectorize(champ.package, vec.features)))
+            scored.append((i, assessment, core.raw_row(champ, views)))
         if not scored:
             return [o for o in outcomes if o is not None]
 
@@ -185,7 +192,7 @@ class ScoringEngine:
         rows = [
             core.audit_row(
                 uuid.uuid4(),
-                vectors[i].patient_id,
+                patient_ids[i],
                 now,
                 float(p),
                 champ,
@@ -302,6 +309,7 @@ class Scorer:
     def __init__(self) -> None:
         logging.getLogger("bentoml._internal.server.http_app").addFilter(RequestErrorsWithoutPayload())
         self.engine = ScoringEngine(SETTINGS, ServingConnections(), metrics.build())
+        settle_heap()
 
     def __is_ready__(self) -> bool:
         return self.engine.ready()
