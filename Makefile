@@ -153,6 +153,10 @@ bench-monitor: ## Monitor benchmark: one evaluation over 1M labelled predictions
 bench-features: ## Feature-store benchmark: materialization, online vs bare Redis reads, our PIT join vs Feast's
 	@$(RUN) python -m clinops_devstack.bench.features $(BENCH_FEATURES_ARGS)
 
+.PHONY: bench-stroke
+bench-stroke: ## Stroke benchmark: 100k patients from FerretDB, PostgreSQL (JDBC) and S3 Parquet through the stroke job, beside a plain Parquet read (name=value)
+	@$(RUN) python -m clinops_devstack.bench.stroke $(BENCH_STROKE_ARGS)
+
 .PHONY: bench-train
 bench-train: ## Trainer benchmark: >=100k labelled rows, training set build, both families vs the oracle, s per 1M rows
 	@$(RUN) python -m clinops_devstack.bench.train $(BENCH_TRAIN_ARGS)

@@ -129,13 +129,20 @@ def _flag(c: str) -> Column:
     return F.coalesce(F.col(c).cast("int"), F.lit(0))
 
 
+def registered_visits(visits: DataFrame, demographics: DataFrame) -> DataFrame:
+    """Visits (patient_id, _t) on or after the patient's registration: before it nothing about the
+    patient (age, gender) is on record, so such visits make no row."""
+    reg = demographics.select(KEY, _ts("registration_date").alias("_reg"))
+    return visits.join(reg, KEY).filter(F.col(T) >= F.col("_reg")).drop("_reg")
+
+
 def risk_view(tables: dict[BatchTable, DataFrame], *, as_of: date) -> DataFrame:
     """The computed-risk view: one row per patient at each visit and at ``as_of``, values as of then."""
     demo = tables["demographics"]
     visits = tables["clinical_measurements"].select(KEY, _ts("visit_date").alias(T))
     anchors = (
         demo.select(KEY, F.lit(as_of).cast("timestamp").alias(T))
-        .unionByName(visits.join(demo.select(KEY), KEY, "left_semi"))
+        .unionByName(registered_visits(visits, demo))
         .filter(F.col(T) <= F.lit(as_of).cast("timestamp"))
         .distinct()
     )
@@ -223,14 +230,16 @@ def risk_view(tables: dict[BatchTable, DataFrame], *, as_of: date) -> DataFrame:
     )
 
 
-def label_view(clinical: DataFrame, conditions: DataFrame, *, as_of: date) -> DataFrame:
-    """Training rows: one per visit before the patient's stroke (and at or before ``as_of``), labelled
-    1 if the stroke falls in (visit, visit + STROKE_HORIZON]. Patients without a conditions record get no rows."""
+def label_view(clinical: DataFrame, conditions: DataFrame, demographics: DataFrame, *, as_of: date) -> DataFrame:
+    """Training rows: one per visit on or after registration and before the patient's stroke (and at
+    or before ``as_of``), labelled 1 if the stroke falls in (visit, visit + STROKE_HORIZON]. Patients
+    without a conditions record get no rows."""
     strokes = conditions.groupBy(KEY).agg(
         F.min(F.when(F.col("stroke_occurred"), F.col("stroke_date"))).alias("_stroke"),
     )
     horizon = STROKE_HORIZON.days
-    visits = clinical.select(KEY, F.col("visit_date")).distinct().join(strokes, KEY)
+    seen = registered_visits(clinical.select(KEY, _ts("visit_date").alias(T)), demographics)
+    visits = seen.select(KEY, F.to_date(T).alias("visit_date")).distinct().join(strokes, KEY)
     visits = visits.filter(F.col("visit_date") <= F.lit(as_of))
     visits = visits.filter(F.col("_stroke").isNull() | (F.col("visit_date") < F.col("_stroke")))
     label = F.when(F.col("_stroke").isNotNull() & (F.datediff("_stroke", "visit_date") <= horizon), 1.0).otherwise(0.0)
@@ -244,7 +253,9 @@ def stroke_views(tables: dict[BatchTable, DataFrame], *, as_of: date) -> dict[st
     """Every stroke view from clean source tables: the five source views, stroke_risk, stroke_label."""
     out = {STROKE_SOURCE_VIEWS[t].name: source_view(t, df) for t, df in tables.items()}
     out[STROKE_VIEW.name] = risk_view(tables, as_of=as_of)
-    out[STROKE_LABEL_VIEW.name] = label_view(tables["clinical_measurements"], tables["conditions"], as_of=as_of)
+    out[STROKE_LABEL_VIEW.name] = label_view(
+        tables["clinical_measurements"], tables["conditions"], tables["demographics"], as_of=as_of
+    )
     return out
 
 
