@@ -31,7 +31,6 @@ from clinops_common.features.definitions import (
     STROKE_LABEL_VIEW,
     STROKE_SOURCE_VIEWS,
     STROKE_VIEW,
-    FeatureView,
 )
 from clinops_common.lake import BATCH_TIMESTAMPS, BatchTable
 from clinops_featurizer.sources import BAD_TYPE
@@ -108,21 +107,38 @@ def source_view(table: BatchTable, df: DataFrame) -> DataFrame:
     )
 
 
-def _latest_at(
-    anchors: DataFrame, df: DataFrame, table: BatchTable, cols: list[str], ttl_view: FeatureView
-) -> DataFrame:
-    """For each anchor (patient_id, _t): ``cols`` of the latest row with time in [_t - ttl, _t]."""
-    ts = BATCH_TIMESTAMPS[table]
-    ttl_s = int(ttl_view.ttl.total_seconds())
-    cand = anchors.join(df.select(KEY, _ts(ts).alias("_src_ts"), *cols), KEY).filter(
-        (F.col("_src_ts") <= F.col(T)) & (F.col("_src_ts") >= F.col(T) - F.expr(f"INTERVAL {ttl_s} SECONDS"))
-    )
-    best = (
-        cand.withColumn("_rn", F.row_number().over(Window.partitionBy(KEY, T).orderBy(F.col("_src_ts").desc())))
-        .filter("_rn = 1")
-        .drop("_rn", "_src_ts")
-    )
-    return anchors.join(best, [KEY, T], "left")
+# What the computed-risk view takes from each source's latest row.
+RISK_INPUTS: dict[BatchTable, tuple[str, ...]] = {
+    "demographics": ("date_of_birth",),
+    "clinical_measurements": ("avg_glucose_level", "bmi"),
+    "hospital_admin": ("admission_date", "discharge_status"),
+    "lifestyle": ("smoking_status",),
+    "conditions": ("hypertension", "heart_disease", "diabetes", "stroke_occurred", "stroke_date"),
+}
+
+
+def _as_of_rows(anchors: DataFrame, tables: dict[BatchTable, DataFrame]) -> DataFrame:
+    """For each anchor (patient_id, _t): per source, its latest row with time in [_t - ttl, _t], as
+    the columns of RISK_INPUTS. One shuffle: anchors and source rows in one frame, one window per patient."""
+    rows = anchors.select(KEY, T, F.lit(1).alias("_anchor"))
+    for table, cols in RISK_INPUTS.items():
+        ts = _ts(BATCH_TIMESTAMPS[table])
+        packed = F.struct(ts.alias("ts"), *[F.col(c) for c in cols]).alias(f"_s_{table}")
+        rows = rows.unionByName(
+            tables[table].select(KEY, ts.alias(T), F.lit(0).alias("_anchor"), packed), allowMissingColumns=True
+        )
+    # source rows at an anchor's time come first: "at or before" includes them
+    win = Window.partitionBy(KEY).orderBy(T, "_anchor").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    latest = rows.select(
+        KEY, T, "_anchor", *[F.last(f"_s_{t}", ignorenulls=True).over(win).alias(f"_s_{t}") for t in RISK_INPUTS]
+    ).filter("_anchor = 1")
+    out = []
+    for table, cols in RISK_INPUTS.items():
+        ttl_s = int(STROKE_SOURCE_VIEWS[table].ttl.total_seconds())
+        st = F.col(f"_s_{table}")
+        fresh = st.isNotNull() & (st["ts"] >= F.col(T) - F.expr(f"INTERVAL {ttl_s} SECONDS"))
+        out += [F.when(fresh, st[c]).alias(c) for c in cols]
+    return latest.select(KEY, T, *out)
 
 
 def _flag(c: str) -> Column:
@@ -146,42 +162,7 @@ def risk_view(tables: dict[BatchTable, DataFrame], *, as_of: date) -> DataFrame:
         .filter(F.col(T) <= F.lit(as_of).cast("timestamp"))
         .distinct()
     )
-    views = STROKE_SOURCE_VIEWS
-    df = _latest_at(anchors, demo, "demographics", ["date_of_birth"], views["demographics"])
-    df = df.join(
-        _latest_at(
-            anchors,
-            tables["clinical_measurements"],
-            "clinical_measurements",
-            ["avg_glucose_level", "bmi"],
-            views["clinical_measurements"],
-        ),
-        [KEY, T],
-    )
-    hosp = tables["hospital_admin"]
-    df = df.join(
-        _latest_at(
-            anchors,
-            hosp.withColumn("_admitted", F.col("admission_date")),
-            "hospital_admin",
-            ["_admitted", "discharge_status"],
-            views["hospital_admin"],
-        ),
-        [KEY, T],
-    )
-    df = df.join(
-        _latest_at(anchors, tables["lifestyle"], "lifestyle", ["smoking_status"], views["lifestyle"]), [KEY, T]
-    )
-    df = df.join(
-        _latest_at(
-            anchors,
-            tables["conditions"],
-            "conditions",
-            ["hypertension", "heart_disease", "diabetes", "stroke_occurred", "stroke_date"],
-            views["conditions"],
-        ),
-        [KEY, T],
-    )
+    df = _as_of_rows(anchors, tables).withColumnRenamed("admission_date", "_admitted")
     ref = F.to_date(F.col(T))
     age = F.floor(F.months_between(ref, F.col("date_of_birth")) / 12).cast("double")
     smoking = F.lower(F.coalesce(F.col("smoking_status"), F.lit("")))
