@@ -9,7 +9,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clinops_common.features.definitions import EVENT_TIMESTAMP
-from clinops_common.features.offline import DataFile, OfflineStore, Snapshot
+from clinops_common.features.offline import WHOLE_VIEW, DataFile, OfflineStore, Snapshot
 from clinops_common.lake import BATCH_SCHEMAS, SILVER_SCHEMAS, BatchTable, SilverTable, batch_path, silver_path
 
 
@@ -50,10 +50,9 @@ def read_batch_if_present(spark: SparkSession, bucket: str, table: BatchTable) -
     return df
 
 
-# Batch views (the stroke cohort) are recomputed whole by each run: one partition, ``date=all``, so a
-# snapshot's files replace all of the view's earlier ones (and a view spanning years is a few files,
-# not one per day).
-WHOLE_VIEW = "all"
+# Batch views (the stroke cohort) are recomputed whole by each run: one partition, ``date=all``
+# (offline.WHOLE_VIEW), so a snapshot's files replace all of the view's earlier ones (and a view
+# spanning years is a few files, not one per day).
 
 
 def write_views(
