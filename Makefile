@@ -173,6 +173,10 @@ bench-features: ## Feature-store benchmark: materialization, online vs bare Redi
 bench-stream: ## Streaming featurizer benchmark: event -> online store freshness (p50/p99 s) at 1,000 events/s (name=value)
 	@$(RUN) python -m clinops_devstack.bench.stream $(BENCH_STREAM_ARGS)
 
+.PHONY: bench-stroke
+bench-stroke: ## Stroke benchmark: 100k patients from FerretDB, PostgreSQL (JDBC) and S3 Parquet through the stroke job, beside a plain Parquet read (name=value)
+	@$(RUN) python -m clinops_devstack.bench.stroke $(BENCH_STROKE_ARGS)
+
 .PHONY: bench-train
 bench-train: ## Trainer benchmark: >=100k labelled rows, training set build, both families vs the oracle, s per 1M rows
 	@$(RUN) python -m clinops_devstack.bench.train $(BENCH_TRAIN_ARGS)

@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from clinops_common.lake import BATCH_TIMESTAMPS, BatchTable, batch_path
 
-SourceFormat = Literal["mongodb", "postgres", "sqlserver", "parquet"]
+# ndjson: the generator's export of the document store in the lake (the default source of demographics)
+SourceFormat = Literal["mongodb", "postgres", "sqlserver", "parquet", "ndjson"]
 JDBC_DRIVERS: dict[str, str] = {
     "postgres": "org.postgresql.Driver",
     "sqlserver": "com.microsoft.sqlserver.jdbc.SQLServerDriver",
@@ -89,7 +90,7 @@ def lake_sources(bucket: str) -> tuple[BatchSource, ...]:
     """The five tables as the generator's files in the lake (``batch/<table>/``): the default."""
     out = []
     for table, ts in BATCH_TIMESTAMPS.items():
-        fmt: SourceFormat = "parquet"
+        fmt: SourceFormat = "ndjson" if table == "demographics" else "parquet"
         out.append(BatchSource(table=table, uri=batch_path(bucket, table) + "/", format=fmt, timestamp_column=ts))
     return tuple(out)
 
@@ -166,7 +167,7 @@ def jdbc_options(source: BatchSource, url: str) -> dict[str, str]:
 
 
 def parquet_path(source: BatchSource, url: str) -> str:
-    """The ``s3a://`` path of a Parquet source."""
+    """The ``s3a://`` path of a Parquet (or NDJSON) source in S3."""
     _expect_scheme(source, url, ("s3a", "s3"))
     return "s3a://" + url.split("://", 1)[1]
 

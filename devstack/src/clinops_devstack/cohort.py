@@ -134,7 +134,7 @@ def build_cohort(
         if stroke:
             as_of = stroke_as_of or (cfg.start + timedelta(hours=cfg.hours)).date()
             tables = {t: clean(t, df).rows for t, df in batch.items()}
-            stroke_id = adapters.write_views(store, stroke_views(tables, as_of=as_of))
+            stroke_id = adapters.write_views(store, stroke_views(tables, as_of=as_of), whole=True)
     return Cohort(
         snapshot_id=snap.snapshot_id,
         stroke_snapshot_id=stroke_id.snapshot_id if stroke_id else None,

@@ -145,3 +145,13 @@ class StackSettings(BaseSettings):
             **({"CLINOPS_SPARK_CONNECTORS_DIR": str(connectors)} if connectors else {}),
             **self.source_env(),
         }
+
+    def source_env(self) -> dict[str, str]:
+        """The stroke cohort's database URLs with credentials (``CLINOPS_SOURCE_<TABLE>_URL``), as
+        ``manifests/stroke-risk.yaml``'s credentialsSecretRefs give them on a cluster."""
+        pw = self.password.get_secret_value()
+        pg = f"postgresql://{self.user}:{pw}@{self.host}:{self.ports.postgres}"
+        return {
+            "CLINOPS_SOURCE_CLINICAL_MEASUREMENTS_URL": f"{pg}/{self.cohort_database}?table=clinical_measurements",
+            "CLINOPS_SOURCE_HOSPITAL_ADMIN_URL": f"{pg}/{self.hospital_database}?table=administration",
+        }

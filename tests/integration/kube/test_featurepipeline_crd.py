@@ -37,6 +37,7 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("split must sum to 1", "spec.training.split", {"train": 0.8, "validation": 0.15, "test": 0.15}, "sum to 1"),
     ("cron needs five fields", "spec.schedules.processing", "hourly", "spec.schedules.processing"),
     ("at least one topic", "spec.sources.kafka.topics", [], "spec.sources.kafka.topics"),
+    ("kafka unless batch", "spec.sources.kafka", _DELETE, "sources.kafka is required unless features.service is"),
     ("auroc floor at most 1", "spec.monitoring.aurocFloor", 1.5, "spec.monitoring.aurocFloor"),
     ("window enum", "spec.features.windows", ["1h", "2h"], "spec.features.windows"),
     ("feature service enum", "spec.features.service", "everything_v9", "spec.features.service"),

@@ -32,6 +32,11 @@ from clinops_common.storage import s3_filesystem
 SNAPSHOTS = "_snapshots"
 
 
+# The partition of a view recomputed whole by each run (the stroke cohort's batch views): ``date=all``.
+# It holds rows of every date, so a read limited to some dates still reads it.
+WHOLE_VIEW = "all"
+
+
 class SnapshotNotFound(LookupError):
     pass
 
@@ -153,7 +158,7 @@ class OfflineStore:
     ) -> pd.DataFrame:
         """The view's rows in the snapshot (optionally only some date partitions), in file order."""
         wanted = set(dates) if dates is not None else None
-        files = [f for f in snapshot.files(view.name) if wanted is None or f.date in wanted]
+        files = [f for f in snapshot.files(view.name) if wanted is None or f.date in wanted or f.date == WHOLE_VIEW]
         cols = list(dict.fromkeys([*view.columns[:3], *(columns if columns is not None else view.feature_names)]))
         if not files:
             return _empty_view(view, cols)

@@ -212,8 +212,15 @@ def batch_rows(
                 "stroke_occurred": stroke,
                 "stroke_probability": round(p.stroke_probability, 6),
                 "stroke_severity": rng.choice(("minor", "moderate", "severe")) if stroke else None,
-                "stroke_date": _day(start, rng.uniform(200, 3000)) if stroke else None,
+                # before the conditions record that notes it (1-180 days back), after some visits
+                "stroke_date": _day(start, rng.uniform(181, 720)) if stroke else None,
                 "recovery_status": rng.choice(("full", "partial", "ongoing")) if stroke else None,
             }
         )
+    # A patient is registered by the first visit at the latest.
+    first_visit: dict[str, date] = {}
+    for v in tables["clinical_measurements"]:
+        first_visit[v["patient_id"]] = min(v["visit_date"], first_visit.get(v["patient_id"], v["visit_date"]))
+    for d in tables["demographics"]:
+        d["registration_date"] = min(d["registration_date"], first_visit[d["patient_id"]])
     return tables

@@ -83,7 +83,10 @@ def write_parquet(source: BatchSource, table: BatchTable, rows: list[dict[str, A
     path = parquet_path(source, source.connection_url()).removeprefix("s3a://")
     bucket, _, prefix = path.partition("/")
     key = f"{prefix.rstrip('/')}/part-00000.parquet".lstrip("/")
-    s3_client(conns).put_object(Bucket=bucket, Key=key, Body=batch_table_bytes(table, rows, force_parquet=True))
+    if source.format == "ndjson":
+        key = key.removesuffix(".parquet") + ".ndjson"
+    body = batch_table_bytes(table, rows, force_parquet=source.format == "parquet")
+    s3_client(conns).put_object(Bucket=bucket, Key=key, Body=body)
     return f"{len(rows)} rows -> {source.describe()}"
 
 
@@ -96,7 +99,7 @@ def upload_sources(
         rows = batch[source.table]
         if source.format == "mongodb":
             done.append(write_mongodb(source, rows))
-        elif source.format == "parquet":
+        elif source.format in ("parquet", "ndjson"):
             done.append(write_parquet(source, source.table, rows, conns))
         else:
             done.append(write_postgres(source, source.table, rows))

@@ -9,7 +9,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clinops_common.features.definitions import EVENT_TIMESTAMP
-from clinops_common.features.offline import DataFile, OfflineStore, Snapshot
+from clinops_common.features.offline import WHOLE_VIEW, DataFile, OfflineStore, Snapshot
 from clinops_common.lake import BATCH_SCHEMAS, SILVER_SCHEMAS, BatchTable, SilverTable, batch_path, silver_path
 
 
@@ -50,16 +50,27 @@ def read_batch_if_present(spark: SparkSession, bucket: str, table: BatchTable) -
     return df
 
 
+# Batch views (the stroke cohort) are recomputed whole by each run: one partition, ``date=all``
+# (offline.WHOLE_VIEW), so a snapshot's files replace all of the view's earlier ones (and a view
+# spanning years is a few files, not one per day).
+
+
 def write_views(
-    store: OfflineStore, views: dict[str, DataFrame], *, before_commit: Callable[[], None] = lambda: None
+    store: OfflineStore,
+    views: dict[str, DataFrame],
+    *,
+    before_commit: Callable[[], None] = lambda: None,
+    whole: bool = False,
 ) -> Snapshot:
-    """Append each view's rows as new files under ``<view>/date=...`` and commit one snapshot in
-    which they replace the earlier files of the same dates (``before_commit`` may still refuse)."""
+    """Append each view's rows as new files under ``<view>/date=...`` (``date=all`` with ``whole``) and
+    commit one snapshot in which they replace the earlier files of the same dates (``before_commit``
+    may still refuse)."""
     added: dict[str, list[DataFile]] = {}
     for name, df in views.items():
         before = set(store.list_files(name))
+        part = F.lit(WHOLE_VIEW) if whole else F.date_format(EVENT_TIMESTAMP, "yyyy-MM-dd")
         (
-            df.withColumn("date", F.date_format(EVENT_TIMESTAMP, "yyyy-MM-dd"))
+            df.withColumn("date", part)
             .repartition("date")
             .write.mode("append")
             .partitionBy("date")

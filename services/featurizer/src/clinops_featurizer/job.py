@@ -141,7 +141,7 @@ def stroke(spark: SparkSession, conns: Connections, args: StrokeArgs, stop: Stop
         quarantine.withColumn("run_id", F.lit(args.run_id)).write.mode("overwrite").parquet(
             f"{out}/quarantine/run={args.run_id}"
         )
-    snap = adapters.write_views(OfflineStore.for_lake(conns), views, before_commit=stop.check)
+    snap = adapters.write_views(OfflineStore.for_lake(conns), views, before_commit=stop.check, whole=True)
     return StrokeResult(
         pipeline=args.pipeline,
         run_id=args.run_id,

@@ -41,6 +41,8 @@ def _raw(spark: SparkSession, source: BatchSource, url: str) -> DataFrame:
         return spark.read.format("mongodb").schema(schema).options(**mongodb_options(source, url)).load()
     if source.format == "parquet":
         return spark.read.parquet(parquet_path(source, url))
+    if source.format == "ndjson":
+        return spark.read.schema(ddl).json(parquet_path(source, url))
     return spark.read.format("jdbc").options(**jdbc_options(source, url)).load()
 
 

@@ -31,7 +31,6 @@ from clinops_common.features.definitions import (
     STROKE_LABEL_VIEW,
     STROKE_SOURCE_VIEWS,
     STROKE_VIEW,
-    FeatureView,
 )
 from clinops_common.lake import BATCH_TIMESTAMPS, BatchTable
 from clinops_featurizer.sources import BAD_TYPE
@@ -108,25 +107,49 @@ def source_view(table: BatchTable, df: DataFrame) -> DataFrame:
     )
 
 
-def _latest_at(
-    anchors: DataFrame, df: DataFrame, table: BatchTable, cols: list[str], ttl_view: FeatureView
-) -> DataFrame:
-    """For each anchor (patient_id, _t): ``cols`` of the latest row with time in [_t - ttl, _t]."""
-    ts = BATCH_TIMESTAMPS[table]
-    ttl_s = int(ttl_view.ttl.total_seconds())
-    cand = anchors.join(df.select(KEY, _ts(ts).alias("_src_ts"), *cols), KEY).filter(
-        (F.col("_src_ts") <= F.col(T)) & (F.col("_src_ts") >= F.col(T) - F.expr(f"INTERVAL {ttl_s} SECONDS"))
-    )
-    best = (
-        cand.withColumn("_rn", F.row_number().over(Window.partitionBy(KEY, T).orderBy(F.col("_src_ts").desc())))
-        .filter("_rn = 1")
-        .drop("_rn", "_src_ts")
-    )
-    return anchors.join(best, [KEY, T], "left")
+# What the computed-risk view takes from each source's latest row.
+RISK_INPUTS: dict[BatchTable, tuple[str, ...]] = {
+    "demographics": ("date_of_birth",),
+    "clinical_measurements": ("avg_glucose_level", "bmi"),
+    "hospital_admin": ("admission_date", "discharge_status"),
+    "lifestyle": ("smoking_status",),
+    "conditions": ("hypertension", "heart_disease", "diabetes", "stroke_occurred", "stroke_date"),
+}
+
+
+def _as_of_rows(anchors: DataFrame, tables: dict[BatchTable, DataFrame]) -> DataFrame:
+    """For each anchor (patient_id, _t): per source, its latest row with time in [_t - ttl, _t], as
+    the columns of RISK_INPUTS. One shuffle: anchors and source rows in one frame, one window per patient."""
+    rows = anchors.select(KEY, T, F.lit(1).alias("_anchor"))
+    for table, cols in RISK_INPUTS.items():
+        ts = _ts(BATCH_TIMESTAMPS[table])
+        packed = F.struct(ts.alias("ts"), *[F.col(c) for c in cols]).alias(f"_s_{table}")
+        rows = rows.unionByName(
+            tables[table].select(KEY, ts.alias(T), F.lit(0).alias("_anchor"), packed), allowMissingColumns=True
+        )
+    # source rows at an anchor's time come first: "at or before" includes them
+    win = Window.partitionBy(KEY).orderBy(T, "_anchor").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    latest = rows.select(
+        KEY, T, "_anchor", *[F.last(f"_s_{t}", ignorenulls=True).over(win).alias(f"_s_{t}") for t in RISK_INPUTS]
+    ).filter("_anchor = 1")
+    out = []
+    for table, cols in RISK_INPUTS.items():
+        ttl_s = int(STROKE_SOURCE_VIEWS[table].ttl.total_seconds())
+        st = F.col(f"_s_{table}")
+        fresh = st.isNotNull() & (st["ts"] >= F.col(T) - F.expr(f"INTERVAL {ttl_s} SECONDS"))
+        out += [F.when(fresh, st[c]).alias(c) for c in cols]
+    return latest.select(KEY, T, *out)
 
 
 def _flag(c: str) -> Column:
     return F.coalesce(F.col(c).cast("int"), F.lit(0))
+
+
+def registered_visits(visits: DataFrame, demographics: DataFrame) -> DataFrame:
+    """Visits (patient_id, _t) on or after the patient's registration: before it nothing about the
+    patient (age, gender) is on record, so such visits make no row."""
+    reg = demographics.select(KEY, _ts("registration_date").alias("_reg"))
+    return visits.join(reg, KEY).filter(F.col(T) >= F.col("_reg")).drop("_reg")
 
 
 def risk_view(tables: dict[BatchTable, DataFrame], *, as_of: date) -> DataFrame:
@@ -135,46 +158,11 @@ def risk_view(tables: dict[BatchTable, DataFrame], *, as_of: date) -> DataFrame:
     visits = tables["clinical_measurements"].select(KEY, _ts("visit_date").alias(T))
     anchors = (
         demo.select(KEY, F.lit(as_of).cast("timestamp").alias(T))
-        .unionByName(visits.join(demo.select(KEY), KEY, "left_semi"))
+        .unionByName(registered_visits(visits, demo))
         .filter(F.col(T) <= F.lit(as_of).cast("timestamp"))
         .distinct()
     )
-    views = STROKE_SOURCE_VIEWS
-    df = _latest_at(anchors, demo, "demographics", ["date_of_birth"], views["demographics"])
-    df = df.join(
-        _latest_at(
-            anchors,
-            tables["clinical_measurements"],
-            "clinical_measurements",
-            ["avg_glucose_level", "bmi"],
-            views["clinical_measurements"],
-        ),
-        [KEY, T],
-    )
-    hosp = tables["hospital_admin"]
-    df = df.join(
-        _latest_at(
-            anchors,
-            hosp.withColumn("_admitted", F.col("admission_date")),
-            "hospital_admin",
-            ["_admitted", "discharge_status"],
-            views["hospital_admin"],
-        ),
-        [KEY, T],
-    )
-    df = df.join(
-        _latest_at(anchors, tables["lifestyle"], "lifestyle", ["smoking_status"], views["lifestyle"]), [KEY, T]
-    )
-    df = df.join(
-        _latest_at(
-            anchors,
-            tables["conditions"],
-            "conditions",
-            ["hypertension", "heart_disease", "diabetes", "stroke_occurred", "stroke_date"],
-            views["conditions"],
-        ),
-        [KEY, T],
-    )
+    df = _as_of_rows(anchors, tables).withColumnRenamed("admission_date", "_admitted")
     ref = F.to_date(F.col(T))
     age = F.floor(F.months_between(ref, F.col("date_of_birth")) / 12).cast("double")
     smoking = F.lower(F.coalesce(F.col("smoking_status"), F.lit("")))
@@ -223,14 +211,16 @@ def risk_view(tables: dict[BatchTable, DataFrame], *, as_of: date) -> DataFrame:
     )
 
 
-def label_view(clinical: DataFrame, conditions: DataFrame, *, as_of: date) -> DataFrame:
-    """Training rows: one per visit before the patient's stroke (and at or before ``as_of``), labelled
-    1 if the stroke falls in (visit, visit + STROKE_HORIZON]. Patients without a conditions record get no rows."""
+def label_view(clinical: DataFrame, conditions: DataFrame, demographics: DataFrame, *, as_of: date) -> DataFrame:
+    """Training rows: one per visit on or after registration and before the patient's stroke (and at
+    or before ``as_of``), labelled 1 if the stroke falls in (visit, visit + STROKE_HORIZON]. Patients
+    without a conditions record get no rows."""
     strokes = conditions.groupBy(KEY).agg(
         F.min(F.when(F.col("stroke_occurred"), F.col("stroke_date"))).alias("_stroke"),
     )
     horizon = STROKE_HORIZON.days
-    visits = clinical.select(KEY, F.col("visit_date")).distinct().join(strokes, KEY)
+    seen = registered_visits(clinical.select(KEY, _ts("visit_date").alias(T)), demographics)
+    visits = seen.select(KEY, F.to_date(T).alias("visit_date")).distinct().join(strokes, KEY)
     visits = visits.filter(F.col("visit_date") <= F.lit(as_of))
     visits = visits.filter(F.col("_stroke").isNull() | (F.col("visit_date") < F.col("_stroke")))
     label = F.when(F.col("_stroke").isNotNull() & (F.datediff("_stroke", "visit_date") <= horizon), 1.0).otherwise(0.0)
@@ -244,7 +234,9 @@ def stroke_views(tables: dict[BatchTable, DataFrame], *, as_of: date) -> dict[st
     """Every stroke view from clean source tables: the five source views, stroke_risk, stroke_label."""
     out = {STROKE_SOURCE_VIEWS[t].name: source_view(t, df) for t, df in tables.items()}
     out[STROKE_VIEW.name] = risk_view(tables, as_of=as_of)
-    out[STROKE_LABEL_VIEW.name] = label_view(tables["clinical_measurements"], tables["conditions"], as_of=as_of)
+    out[STROKE_LABEL_VIEW.name] = label_view(
+        tables["clinical_measurements"], tables["conditions"], tables["demographics"], as_of=as_of
+    )
     return out
 
 
