@@ -68,6 +68,7 @@ def _consumer(env: dict[str, str], processes: int, out: Any) -> None:
         # one consumer stops at the count; several stop when the topic is drained
         max_messages=EVENTS if processes == 1 else 0,
         idle_exit_s=0 if processes == 1 else 3.0,
+        session_timeout_ms=45_000,  # a loaded machine must not turn the run into rebalances
     )
     ingest = Ingestor(settings, Connections(), configure("bench"))
     asyncio.run(ingest.run())
