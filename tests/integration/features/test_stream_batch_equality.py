@@ -105,7 +105,7 @@ def stream_rows(messages: list[Message]) -> tuple[dict[tuple[str, str, int], dic
         while next_close < state.closed_before():
             close(next_close)
             next_close += core.HOUR_US
-        state.evict()
+            state.evict()
     assert next_close is not None
     last = max(p.step for p in state.patients.values())
     while next_close <= last:  # the end of the data closes every hour left

@@ -45,13 +45,14 @@ class Pipeline:
         env = {**os.environ, **conns.as_env()}
         env.update({f"CLINOPS_INGEST_{k.upper()}": str(v) for k, v in settings.items()})
         argv = [sys.executable, "-m", "clinops_ingest", "run", "--topic-prefix", self.prefix, "--group-id", self.group]
+        self.started_seen = self.log.read_text().count('"consuming"')  # before the child can log it
         with self.log.open("ab") as log:
             return subprocess.Popen([*argv, *args], env=env, stdout=subprocess.DEVNULL, stderr=log)
 
     def wait_consuming(self, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
         """Wait until a consumer has started and subscribed (its signal handlers are in place)."""
         deadline = time.monotonic() + timeout_s
-        seen = self.log.read_text().count('"consuming"')
+        seen = getattr(self, "started_seen", self.log.read_text().count('"consuming"'))
         while time.monotonic() < deadline and proc.poll() is None:
             if self.log.read_text().count('"consuming"') > seen:
                 return

@@ -79,7 +79,12 @@ def redis_hset_ceiling(url: str, value_bytes: int, requests: int) -> float:
         "redis-benchmark", "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 6379), "-t", "hset", "-P", "16",
         "-d", str(value_bytes), "-n", str(requests), "-r", "100000", "--csv", "-q",
     ]  # fmt: skip
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600).stdout
+    if u.password:
+        argv += ["--user", u.username, "-a", u.password] if u.username else ["-a", u.password]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
+    if done.returncode:
+        raise RuntimeError(f"redis-benchmark failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    out = done.stdout
     rows = [r for r in csv.reader(io.StringIO(out)) if r and r[0].upper() == "HSET"]
     if not rows:
         raise RuntimeError(f"redis-benchmark printed no HSET figure: {out!r}")

@@ -27,6 +27,7 @@ from clinops_devstack.scratch import scratch_stack
 from clinops_devstack.settings import StackSettings
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
+PROCESSOR = os.environ.get("BENCH_INGEST_PROCESSOR", "1") != "0"  # 0: skip bronze -> silver (quick runs)
 PROCESSES = int(os.environ.get("BENCH_INGEST_PROCESSES", "1"))  # consumers in the group (a Deployment's replicas)
 PREFIX = "bench-"
 
@@ -67,6 +68,7 @@ def _consumer(env: dict[str, str], processes: int, out: Any) -> None:
         # one consumer stops at the count; several stop when the topic is drained
         max_messages=EVENTS if processes == 1 else 0,
         idle_exit_s=0 if processes == 1 else 3.0,
+        session_timeout_ms=45_000,  # a loaded machine must not turn the run into rebalances
     )
     ingest = Ingestor(settings, Connections(), configure("bench"))
     asyncio.run(ingest.run())
@@ -111,6 +113,17 @@ def main() -> None:
         load = os.getloadavg()[0]
         ingest_rate, peak_rss_mb, cpu_s = run_consumers(conns.as_env(), PROCESSES)
 
+        print(f"events={EVENTS}", flush=True)
+        print(f"ingest_processes={PROCESSES}")
+        print(f"load_average_1m={load:.2f}")
+        print(f"ingest_events_per_s={ingest_rate:.0f}")
+        print(f"kafka_consumer_perf_events_per_s={kafka_rate:.0f}")
+        print(f"ingest_vs_kafka_ratio={ingest_rate / kafka_rate:.3f}")
+        print(f"ingest_peak_rss_mb={peak_rss_mb:.0f}")
+        print(f"ingest_cpu_us_per_event={cpu_s / EVENTS * 1e6:.1f}", flush=True)
+        if not PROCESSOR:
+            return
+
         from clinops_common.spark import spark_session
         from clinops_processor import job
 
@@ -125,15 +138,6 @@ def main() -> None:
         rows = spark.read.parquet(f"s3a://{conns.lake_bucket}/silver/measurements").count()
         spark.stop()
         assert rows == EVENTS, rows
-
-        print(f"events={EVENTS}")
-        print(f"ingest_processes={PROCESSES}")
-        print(f"ingest_peak_rss_mb={peak_rss_mb:.0f}")
-        print(f"ingest_cpu_us_per_event={cpu_s / EVENTS * 1e6:.1f}")
-        print(f"load_average_1m={load:.2f}")
-        print(f"ingest_events_per_s={ingest_rate:.0f}")
-        print(f"kafka_consumer_perf_events_per_s={kafka_rate:.0f}")
-        print(f"ingest_vs_kafka_ratio={ingest_rate / kafka_rate:.3f}")
         print(f"processor_seconds={result.seconds:.1f}")
         print(f"processor_events_per_s={EVENTS / result.seconds:.0f}")
 

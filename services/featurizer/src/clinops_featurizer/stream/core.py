@@ -219,6 +219,7 @@ class StreamState:
     future_skew_us: int = 300_000_000  # an event time this far past its arrival does not move the watermark
     patients: dict[str, Patient] = field(default_factory=dict)
     watermark_us: int = -(1 << 62)
+    evicted_to_us: int = -(1 << 62)
 
     def add(self, r: Reading) -> Outcome:
         if r.t_us < self.watermark_us - self.lateness_us:
@@ -245,6 +246,9 @@ class StreamState:
     def evict(self) -> int:
         """Forget readings no open step's windows can hold; returns patients forgotten."""
         horizon = self.closed_before() - RETENTION_US
+        if horizon - self.evicted_to_us < 60_000_000:  # at most once a minute of event time
+            return 0
+        self.evicted_to_us = horizon
         gone = []
         for pid, p in self.patients.items():
             for s in p.series.values():
