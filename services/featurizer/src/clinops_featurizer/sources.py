@@ -50,7 +50,12 @@ def conform(source: BatchSource, raw: DataFrame) -> DataFrame:
     """The contract's columns and types; wrong-typed values -> null, named in ``_bad_type``."""
     ts = BATCH_TIMESTAMPS[source.table]
     df = raw
-    if source.timestamp_column != ts and source.timestamp_column in df.columns:
+    if source.timestamp_column not in df.columns:
+        raise SourceError(
+            f"source {source.describe()}: missing timestamp column {source.timestamp_column!r}; "
+            f"it has {sorted(df.columns)}"
+        )
+    if source.timestamp_column != ts:
         df = df.withColumnRenamed(source.timestamp_column, ts)
     cols = ddl_columns(BATCH_SCHEMAS[source.table])
     missing = [c for c, _, _ in cols if c not in df.columns]
