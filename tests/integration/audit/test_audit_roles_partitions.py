@@ -4,6 +4,7 @@ and retention drops whole months, never rows."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -288,26 +289,27 @@ def test_the_monitor_adapter_labels_partitioned_predictions_with_its_own_role(au
     from clinops_monitor.adapters.postgres import Database
 
     now = datetime.now(UTC)
-    # this month and last month (both with sub-second times: window() parses one timestamp format)
+    # two predictions, one of them sub-second, in different months unless today is the 1st
     rows = [_row(now - timedelta(days=1)), _row(_month_start(now) - timedelta(hours=2, microseconds=-123))]
+    rows[1] = dataclasses.replace(rows[1], patient_id="PT00002")
     _scorer_insert(audit_db.scorer, rows)
     monitor = Database(audit_db.monitor)
+    start = now - timedelta(days=60)
+    events = pd.DataFrame(
+        {"patient_id": ["PT00001"], "event_time": [pd.Timestamp(rows[0].predicted_at) + pd.Timedelta(hours=1)]}
+    )
     try:
-        window = monitor.window("m", now - timedelta(days=60), now)
-        assert sorted(window["id"]) == sorted(str(r.id) for r in rows)
-        assert window["stored_label"].isna().all()
-        labels = pd.DataFrame(
-            {
-                "prediction_id": [str(r.id) for r in rows],
-                "predicted_at": [pd.Timestamp(r.predicted_at) for r in rows],
-                "label": [1, 0],
-                "outcome_at": [pd.Timestamp(now), pd.NaT],
+        label = {"horizon_hours": 24, "watermark": now, "closed_by": now, "events": events}
+        assert monitor.label_window("m", start, now, **label) == 2  # type: ignore[arg-type]
+        assert monitor.label_window("m", start, now, **label) == 0  # type: ignore[arg-type]  # written once
+        assert sorted(monitor.labelled("m", start, now)["label"]) == [0, 1]
+        with monitor.engine.connect() as conn:
+            stored = {
+                pid: (at, lab)
+                for pid, at, lab in conn.execute(
+                    sa.text("SELECT prediction_id::text, predicted_at, label FROM prediction_outcomes")
+                )
             }
-        )
-        assert monitor.write_labels(labels, 24, now) == 2
-        assert monitor.write_labels(labels, 24, now) == 0  # written once, never changed
-        stored = monitor.window("m", now - timedelta(days=60), now).set_index("id")["stored_label"]
-        assert stored[str(rows[0].id)] == 1
-        assert stored[str(rows[1].id)] == 0
+        assert stored == {str(r.id): (r.predicted_at, r is rows[0]) for r in rows}
     finally:
         monitor.close()

@@ -2,9 +2,11 @@
 
 The steps, each through its adapter:
 1. the champion version and its training reference (MLflow);
-2. the window's predictions of the pipeline's model (PostgreSQL) and silver outcomes (the lake);
-3. ground truth for predictions whose horizon has closed, written once to ``prediction_outcomes``;
-4. performance per version, drift of a sample of the champion's window predictions, the decision;
+2. silver outcomes (the lake) and their watermark;
+3. ground truth for the window's predictions whose horizon has closed, written once to
+   ``prediction_outcomes`` in one statement (PostgreSQL joins; the window stays in the database);
+4. the window's counts, its labelled (version, score, label) rows and a seeded sample of the champion's
+   predictions (PostgreSQL); performance per version, drift of the sample, the decision;
 5. the evaluation and its numbers to ``monitor_evaluations``; the annotation when it asks; gauges.
 """
 
@@ -30,6 +32,7 @@ from clinops_monitor.core.decision import annotation_value, rfc3339
 from clinops_monitor.core.evaluation import Evaluation, Reference, evaluate, window_start
 
 log = structlog.get_logger("clinops.monitor")
+NO_LABELS = pd.DataFrame({"model_version": pd.Series(dtype=str), "score": pd.Series(dtype=float), "label": []})
 
 
 class ReferenceSource(Protocol):
@@ -51,19 +54,14 @@ class Outcome:
 
 
 def drift_sample(
-    db: Database, window: pd.DataFrame, version: str, size: int, seed: int = 0
+    db: Database, model_name: str, version: str, *, start: datetime, end: datetime, rows: int, size: int
 ) -> dict[str, np.ndarray] | None:
-    """At most ``size`` of the champion's window predictions, features and probability (seeded)."""
-    mine = window.loc[window["model_version"] == version]
-    if mine.empty:
+    """At most ``size`` of the champion's ``rows`` window predictions (seeded): features and probability."""
+    if rows == 0:
         return None
-    rng = np.random.default_rng(seed)
-    pick = mine.iloc[np.sort(rng.choice(len(mine), size=min(size, len(mine)), replace=False))]
-    names, matrix = db.features(pick["id"].tolist())
-    if matrix.shape[0] != len(pick):  # rows without a compact vector (pre-0002) are left out of feature drift
-        return {"probability": pick["score"].to_numpy()}
-    out = {name: matrix[:, j].astype(np.float64) for j, name in enumerate(names)}
-    out["probability"] = pick["score"].to_numpy()
+    sample = db.drift_sample(model_name, version, start, end, rows=rows, size=size)
+    out = {name: sample.features[:, j].astype(np.float64) for j, name in enumerate(sample.feature_names)}
+    out["probability"] = sample.scores
     return out
 
 
@@ -96,41 +94,44 @@ def run_evaluation(
     champion = references.champion(pipeline.model_name)
     reference = references.reference(pipeline.model_name, champion) if champion else None
     lap("reference")
-    window = db.window(pipeline.model_name, start, as_of)
-    lap("read_window")
     outcomes = read_outcomes_fn(conns, start, as_of)
+    mark = groundtruth.watermark(outcomes, as_of, timedelta(hours=settings.allowed_lateness_hours))
+    closed_by = groundtruth.closed_by(mark, horizon) if mark is not None else None
     lap("read_outcomes")
-    labelled = groundtruth.label(
-        window,
-        outcomes,
-        as_of=as_of,
-        horizon=horizon,
-        allowed_lateness=timedelta(hours=settings.allowed_lateness_hours),
-    )
-    new = labelled.labels
     written = 0
-    if not new.empty and labelled.watermark is not None:
-        stored = set(window.loc[window["stored_label"].notna(), "id"])
-        fresh = new.loc[~new["prediction_id"].isin(stored)]
-        written = db.write_labels(fresh, pipeline.horizon_hours, labelled.watermark)
+    if mark is not None and closed_by is not None and closed_by > start:
+        events = groundtruth.received_outcomes(outcomes, as_of)
+        written = db.label_window(
+            pipeline.model_name,
+            start,
+            as_of,
+            horizon_hours=pipeline.horizon_hours,
+            watermark=mark,
+            closed_by=closed_by,
+            events=events.loc[events["event_time"] > start],
+        )
     lap("label")
-    # the stored label is the record; a fresh one is used where none is stored yet
-    merged = window.merge(new[["prediction_id", "label"]], left_on="id", right_on="prediction_id", how="inner")
-    merged["label"] = merged["stored_label"].fillna(merged["label"]).astype(int)
-    current = drift_sample(db, window, champion, settings.drift_sample) if champion and reference else None
+    counts = db.window_counts(pipeline.model_name, start, as_of, closed_by)
+    labelled = db.labelled(pipeline.model_name, start, closed_by) if closed_by is not None else None
+    lap("read_labelled")
+    current = None
+    if champion and reference:
+        rows = counts.made.get(champion, 0)
+        current = drift_sample(
+            db, pipeline.model_name, champion, start=start, end=as_of, rows=rows, size=settings.drift_sample
+        )
     lap("read_drift_sample")
     history = db.history(pipeline.namespace, pipeline.name, as_of)
     last_request = rfc3339(history.last_request_at) if history.last_request_at else None
-    mine = window.loc[window["model_version"] == champion] if champion else window.iloc[0:0]
     evaluation = evaluate(
         evaluation_id=str(uuid.uuid4()),
         as_of=as_of,
         window_days=spec.window_days,
         model_name=pipeline.model_name,
         champion_version=champion,
-        labelled=merged[["model_version", "score", "label"]],
-        pending=labelled.pending,
-        watermark=labelled.watermark,
+        labelled=labelled if labelled is not None else NO_LABELS,
+        pending=counts.pending(),
+        watermark=mark,
         current=current,
         reference=reference,
         min_outcomes=spec.min_outcomes,
@@ -140,7 +141,7 @@ def run_evaluation(
         previous_drift_flags=history.drift_flags,
         last_request_at=history.last_request_at,
         training_in_flight=training_in_flight(pipeline, last_request),
-        volume={str(k): int(v) for k, v in mine["risk_level"].value_counts().items()},
+        volume=counts.volume(champion),
     )
     lap("compute")
     request = None
@@ -158,7 +159,7 @@ def run_evaluation(
         as_of=as_of.isoformat(),
         champion=champion,
         labelled=evaluation.champion.labelled if evaluation.champion else 0,
-        pending=labelled.pending,
+        pending=counts.pending(),
         reasons=list(evaluation.decision.reasons),
         requested=evaluation.decision.request,
         suppressed=evaluation.decision.suppressed,

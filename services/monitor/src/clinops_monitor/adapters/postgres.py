@@ -1,7 +1,9 @@
 """PostgreSQL: the window's predictions, their labels (``prediction_outcomes``) and the evaluations.
 
-Bulk reads and writes go through ``COPY`` (a million window rows in a couple of seconds); the
-predictions table is only read.
+Set-based: the window's rows never travel to Python one by one. Labels are one ``INSERT ... SELECT``
+joining the window with the received adverse events (copied into a temporary table); counts are a
+``GROUP BY``; only the labelled rows' (version, score, label) and the drift sample's vectors are
+read, through ``COPY``. The predictions table is only read.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,22 +22,89 @@ import sqlalchemy as sa
 from clinops_common.db import monitor_evaluations
 from clinops_monitor.core.evaluation import Evaluation
 
-WINDOW_SQL = """
-COPY (
-    SELECT p.id, p.patient_id, p.predicted_at, p.score, p.model_version, p.risk_level,
-           o.label AS stored_label
-    FROM predictions p LEFT JOIN prediction_outcomes o ON o.prediction_id = p.id
-    WHERE p.model_name = {model} AND p.predicted_at > {start} AND p.predicted_at <= {end}
-) TO STDOUT WITH (FORMAT csv, HEADER true)
+# The window: predictions of one model made in (start, end]. ``closed_by`` is the watermark minus the
+# horizon (core.groundtruth.closed_by): a prediction made at or before it can be labelled.
+# Ground truth, set-based: every closed window prediction without a label gets one, from the first
+# received adverse event of its patient after t, a hit when it is at or before t + horizon (the rule
+# of core.groundtruth.label). One sort: predictions and events of a patient in descending time (a
+# prediction before an event at the same instant), the running minimum of event times above each
+# prediction is its next event. Rows go in in id order (the key's index is then written in order).
+LABEL_SQL = """
+INSERT INTO prediction_outcomes (prediction_id, predicted_at, label, outcome_at, horizon_hours, watermark)
+SELECT id, t, coalesce(nxt <= t + make_interval(hours => %(horizon)s), false),
+       CASE WHEN nxt <= t + make_interval(hours => %(horizon)s) THEN nxt END, %(horizon)s, %(watermark)s
+FROM (
+    SELECT id, t, min(t) FILTER (WHERE id IS NULL) OVER (
+        PARTITION BY patient_id ORDER BY t DESC, id IS NULL ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS nxt
+    FROM (
+        SELECT p.id, p.patient_id::text COLLATE "C" AS patient_id, p.predicted_at AS t FROM predictions p
+        WHERE p.model_name = %(model)s AND p.predicted_at > %(start)s AND p.predicted_at <= %(end)s
+          AND p.predicted_at <= %(closed_by)s
+          AND NOT EXISTS (SELECT 1 FROM prediction_outcomes o WHERE o.prediction_id = p.id)
+        UNION ALL
+        SELECT NULL, w.patient_id COLLATE "C", w.event_time FROM window_events w
+    ) AS timeline
+) AS labelled
+WHERE id IS NOT NULL
+ORDER BY id
+ON CONFLICT (prediction_id) DO NOTHING
 """
 
-# COPY takes no bind parameters: ids are validated UUIDs, strings are quoted by _literal
-FEATURES_SQL = """
-COPY (
-    SELECT id, array_to_string(feature_values, ',', 'NaN') FROM predictions
-    WHERE id IN ({ids}) AND feature_order_id = {order}
-) TO STDOUT
+COUNTS_SQL = """
+SELECT p.model_version, p.risk_level, p.predicted_at <= %(closed_by)s AS closed, count(*)
+FROM predictions p
+WHERE p.model_name = %(model)s AND p.predicted_at > %(start)s AND p.predicted_at <= %(end)s
+GROUP BY 1, 2, 3
 """
+
+# COPY takes no bind parameters: the values are quoted by _literal
+LABELLED_SQL = """
+COPY (
+    SELECT p.model_version, p.score, o.label::int
+    FROM predictions p JOIN prediction_outcomes o ON o.prediction_id = p.id AND o.predicted_at = p.predicted_at
+    WHERE p.model_name = {model} AND p.predicted_at > {start} AND p.predicted_at <= {closed_by}
+) TO STDOUT WITH (FORMAT csv)
+"""
+
+# A seeded sample of one version's window predictions: each row is kept when a seeded hash of its id
+# falls below the share wanted (one pass, no sort; the same rows for the same window and seed).
+SAMPLE_SQL = """
+COPY (
+    SELECT p.score, p.feature_order_id, array_to_string(p.feature_values, ',', 'NaN')
+    FROM predictions p
+    WHERE p.model_name = {model} AND p.model_version = {version}
+      AND p.predicted_at > {start} AND p.predicted_at <= {end}
+      AND (hashtextextended(p.id::text, {seed}) & 1048575) < {cut}
+    LIMIT {size}
+) TO STDOUT WITH (FORMAT csv)
+"""
+SAMPLE_BUCKETS = 1 << 20
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    """The window's predictions: per version, how many there are and how many are closed (labellable),
+    and the champion's per risk level."""
+
+    made: dict[str, int]
+    closed: dict[str, int]
+    by_risk_level: dict[tuple[str, str], int]
+
+    def pending(self) -> int:
+        return sum(self.made.values()) - sum(self.closed.values())
+
+    def volume(self, version: str | None) -> dict[str, int]:
+        return {level: n for (v, level), n in sorted(self.by_risk_level.items()) if v == version}
+
+
+@dataclass(frozen=True)
+class DriftSample:
+    """Scores of the sampled predictions, and the feature matrix of those with the commonest feature order."""
+
+    scores: np.ndarray
+    feature_names: list[str]
+    features: np.ndarray  # rows: the sampled predictions that carry a vector in that order
 
 
 @dataclass(frozen=True)
@@ -64,89 +132,107 @@ class Database:
         finally:
             raw.close()
 
-    def window(self, model_name: str, start: datetime, end: datetime) -> pd.DataFrame:
-        """Predictions of ``model_name`` made in (start, end], with the label already stored (if any)."""
-        sql = WINDOW_SQL.format(
-            model=_literal(model_name), start=_literal(start.isoformat()), end=_literal(end.isoformat())
-        )
-        data = self._copy_out(sql)
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            dtype={"id": str, "patient_id": str, "model_version": str, "risk_level": str, "score": np.float64},
-            parse_dates=["predicted_at"],
-        )
-        frame["predicted_at"] = pd.to_datetime(frame["predicted_at"], utc=True)
-        frame["stored_label"] = frame["stored_label"].map({"t": 1, "f": 0})
-        return frame
+    def _params(self, model_name: str, start: datetime, end: datetime, closed_by: datetime | None) -> dict[str, Any]:
+        # nothing is closed while no outcome has arrived: a bound below every window's start
+        return {"model": model_name, "start": start, "end": end, "closed_by": closed_by or start}
 
-    def write_labels(self, labels: pd.DataFrame, horizon_hours: int, watermark: datetime) -> int:
-        """Insert new labels (``prediction_id``, ``predicted_at``, ``label``, ``outcome_at``); existing
-        ones are kept."""
-        if labels.empty:
-            return 0
+    def label_window(
+        self,
+        model_name: str,
+        start: datetime,
+        end: datetime,
+        *,
+        horizon_hours: int,
+        watermark: datetime,
+        closed_by: datetime,
+        events: pd.DataFrame,
+    ) -> int:
+        """Label every closed, unlabelled window prediction in one statement; returns labels written.
+
+        ``events``: the received adverse events (``patient_id``, ``event_time``), copied into a
+        temporary table the join reads; labels already stored are kept (written once)."""
+        params = self._params(model_name, start, end, closed_by) | {"horizon": horizon_hours, "watermark": watermark}
         buf = io.StringIO()
-        out = pd.DataFrame(
-            {
-                "prediction_id": labels["prediction_id"],
-                "predicted_at": labels["predicted_at"].map(lambda t: t.isoformat()),  # partition key (0004)
-                "label": labels["label"].map({1: "t", 0: "f"}),
-                "outcome_at": labels["outcome_at"].map(lambda t: t.isoformat() if pd.notna(t) else ""),
-                "horizon_hours": horizon_hours,
-                "watermark": watermark.isoformat(),
-            }
+        events[["patient_id", "event_time"]].to_csv(
+            buf, index=False, header=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z"
         )
-        out.to_csv(buf, index=False, header=False)
         raw = self.engine.raw_connection()
         try:
             with _pg(raw).cursor() as cur:
-                cur.execute(
-                    "CREATE TEMP TABLE new_outcomes (prediction_id uuid, predicted_at timestamptz, label boolean,"
-                    " outcome_at timestamptz,"
-                    " horizon_hours smallint, watermark timestamptz) ON COMMIT DROP"
-                )
-                with cur.copy("COPY new_outcomes FROM STDIN WITH (FORMAT csv, NULL '')") as copy:
+                cur.execute("CREATE TEMP TABLE window_events (patient_id text, event_time timestamptz) ON COMMIT DROP")
+                with cur.copy("COPY window_events FROM STDIN WITH (FORMAT csv)") as copy:
                     copy.write(buf.getvalue())
-                cur.execute(
-                    "INSERT INTO prediction_outcomes"
-                    " (prediction_id, predicted_at, label, outcome_at, horizon_hours, watermark)"
-                    " SELECT prediction_id, predicted_at, label, outcome_at, horizon_hours, watermark FROM new_outcomes"
-                    " ON CONFLICT (prediction_id) DO NOTHING"
-                )
+                cur.execute("SET LOCAL work_mem = '64MB'")  # the timeline's sort, in memory
+                cur.execute(LABEL_SQL, params)
                 inserted = int(cur.rowcount)
             raw.commit()
             return inserted
         finally:
             raw.close()
 
-    def features(self, prediction_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
-        """The feature names and the matrix of these predictions' feature vectors, in the order of
-        ``prediction_ids`` (one feature order; ids without a vector are left out)."""
-        if not len(prediction_ids):
-            return [], np.empty((0, 0), dtype=np.float32)
+    def window_counts(
+        self, model_name: str, start: datetime, end: datetime, closed_by: datetime | None
+    ) -> WindowCounts:
+        made: dict[str, int] = {}
+        closed: dict[str, int] = {}
+        levels: dict[tuple[str, str], int] = {}
+        raw = self.engine.raw_connection()
+        try:
+            with _pg(raw).cursor() as cur:
+                cur.execute(COUNTS_SQL, self._params(model_name, start, end, closed_by))
+                for version, level, is_closed, n in cur.fetchall():
+                    made[version] = made.get(version, 0) + n
+                    if is_closed:
+                        closed[version] = closed.get(version, 0) + n
+                    levels[(version, level)] = levels.get((version, level), 0) + n
+            raw.commit()
+        finally:
+            raw.close()
+        return WindowCounts(made, closed, levels)
+
+    def labelled(self, model_name: str, start: datetime, closed_by: datetime) -> pd.DataFrame:
+        """The closed window predictions with their stored labels (``model_version``, ``score``, ``label``)."""
+        sql = LABELLED_SQL.format(
+            model=_literal(model_name), start=_literal(start.isoformat()), closed_by=_literal(closed_by.isoformat())
+        )
+        return pd.read_csv(
+            io.BytesIO(self._copy_out(sql)),
+            names=["model_version", "score", "label"],
+            dtype={"model_version": "category", "score": np.float64, "label": np.int8},
+        )
+
+    def drift_sample(
+        self, model_name: str, version: str, start: datetime, end: datetime, *, rows: int, size: int, seed: int = 0
+    ) -> DriftSample:
+        """At most ``size`` of the ``rows`` window predictions of ``version``, seeded; scores and features."""
+        share = min(1.0, 1.02 * size / max(rows, 1))  # a little over: the hash keeps a binomial count
+        sql = SAMPLE_SQL.format(
+            model=_literal(model_name),
+            version=_literal(version),
+            start=_literal(start.isoformat()),
+            end=_literal(end.isoformat()),
+            seed=int(seed),
+            cut=int(np.ceil(share * SAMPLE_BUCKETS)),
+            size=int(size),
+        )
+        frame = pd.read_csv(
+            io.BytesIO(self._copy_out(sql)),
+            names=["score", "order", "values"],
+            dtype={"score": np.float64, "order": str, "values": str},
+            keep_default_na=False,
+        )
+        scores = frame["score"].to_numpy()
+        with_vector = frame.loc[frame["order"] != ""]
+        if with_vector.empty:  # rows without a compact vector (pre-0002) are left out of feature drift
+            return DriftSample(scores, [], np.empty((0, 0), dtype=np.float32))
+        order = with_vector["order"].mode().iloc[0]
+        mine = with_vector.loc[with_vector["order"] == order, "values"]
         with self.engine.connect() as conn:
-            orders = conn.execute(
-                sa.text(
-                    "SELECT DISTINCT p.feature_order_id, f.feature_names FROM predictions p"
-                    " JOIN feature_orders f USING (feature_order_id) WHERE p.id = ANY(CAST(:ids AS uuid[]))"
-                ),
-                {"ids": list(prediction_ids)},
-            ).all()
-        if not orders:
-            return [], np.empty((len(prediction_ids), 0), dtype=np.float32)
-        order_id, names = orders[0]
-        ids = ",".join(f"'{uuid.UUID(i)}'" for i in prediction_ids)  # validated UUIDs only
-        sql = FEATURES_SQL.format(ids=ids, order=_literal(order_id))
-        lines = self._copy_out(sql).decode().splitlines()
-        position = {str(uuid.UUID(i)): n for n, i in enumerate(prediction_ids)}
-        matrix = np.full((len(prediction_ids), len(names)), np.nan, dtype=np.float32)
-        found = np.zeros(len(prediction_ids), dtype=bool)
-        if lines:
-            got, values = zip(*(line.split("\t", 1) for line in lines), strict=True)
-            rows = np.array(",".join(values).split(","), dtype=np.float32).reshape(len(lines), len(names))
-            where = np.array([position[i] for i in got])
-            matrix[where] = rows
-            found[where] = True
-        return list(names), matrix[found] if not found.all() else matrix
+            names = conn.execute(
+                sa.text("SELECT feature_names FROM feature_orders WHERE feature_order_id = :id"), {"id": order}
+            ).scalar_one()
+        matrix = np.array(",".join(mine).split(","), dtype=np.float32).reshape(len(mine), len(names))
+        return DriftSample(scores, list(names), matrix)
 
     def history(self, namespace: str, pipeline: str, before: datetime, limit: int = 20) -> History:
         """Drift flags of the pipeline's evaluations before ``before`` and its last request's time."""

@@ -10,6 +10,9 @@ that horizon has closed *and* the outcomes stream is known complete up to its en
 late). Until then the prediction is *pending*: it is never counted as a negative. Only outcomes
 received (``ingested_at``) by ``as_of`` count, so an evaluation as of a past time is reproducible.
 The label is 1 when the patient has an adverse event with ``t < event_time <= t + horizon``.
+
+``label`` states the rule over frames; the monitor applies it set-based in PostgreSQL
+(``adapters.postgres.LABEL_SQL``), and a test holds the two to the same labels.
 """
 
 from __future__ import annotations
@@ -57,6 +60,11 @@ def watermark(outcomes: pd.DataFrame, as_of: datetime, allowed_lateness: timedel
     return mark
 
 
+def closed_by(mark: datetime, horizon: timedelta) -> datetime:
+    """The latest prediction time whose horizon has closed under the watermark (``t + horizon <= mark``)."""
+    return mark - horizon
+
+
 def label(
     predictions: pd.DataFrame,
     outcomes: pd.DataFrame,
@@ -81,7 +89,7 @@ def label(
     )
     if mark is None:
         return Labelled(empty, pending=len(made), watermark=None)
-    closed = made.loc[made["predicted_at"] + horizon <= _utc(mark)]
+    closed = made.loc[made["predicted_at"] <= _utc(closed_by(mark, horizon))]
     pending = len(made) - len(closed)
     if closed.empty:
         return Labelled(empty, pending=pending, watermark=mark)

@@ -41,7 +41,7 @@ def version_performance(version: str, labels: np.ndarray, scores: np.ndarray, mi
 def performance_by_version(labelled: pd.DataFrame, min_outcomes: int) -> dict[str, VersionPerformance]:
     """``labelled``: one row per labelled prediction in the window (model_version, score, label)."""
     out: dict[str, VersionPerformance] = {}
-    for version, group in labelled.groupby("model_version", sort=True):
+    for version, group in labelled.groupby("model_version", sort=True, observed=True):
         out[str(version)] = version_performance(
             str(version), group["label"].to_numpy(), group["score"].to_numpy(), min_outcomes
         )
