@@ -270,7 +270,9 @@ def audit_facts(dsn: str, ids: list[str], since: float, until: float) -> dict[st
         matched = _one(conn, "SELECT count(*) FROM predictions WHERE id::text = ANY(%s)", [ids])
         size = _one(conn, "SELECT avg(pg_column_size(p.*)), avg(pg_column_size(p.feature_values)) FROM predictions p")
         total = _one(
-            conn, "SELECT pg_total_relation_size('predictions')::float8 / greatest(count(*), 1) FROM predictions"
+            conn,
+            "SELECT (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('predictions'))::float8"
+            " / greatest(count(*), 1) FROM predictions",  # partitioned (0004): the parent holds no rows
         )
         as_json = _one(
             conn, "SELECT avg(octet_length(features::text)) FROM (SELECT features FROM prediction_audit LIMIT 2000) s"
