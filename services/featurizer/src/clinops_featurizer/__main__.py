@@ -30,6 +30,7 @@ from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
 from clinops_featurizer import job, report, session
 from clinops_featurizer.config import FeaturizerSettings
+from clinops_featurizer.stream import __main__ as stream_main
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -117,25 +118,8 @@ stage_command(app, StrokeArgs, stroke)
 stage_command(app, MaterializeArgs, materialize)
 
 
-@app.command()
-def stream(
-    idle_exit: Annotated[
-        float | None, typer.Option(help="Exit after this many seconds without messages (default: run until SIGTERM).")
-    ] = None,
-    topic_prefix: Annotated[str | None, typer.Option(help="Prefix of the Kafka topic names.")] = None,
-    lateness: Annotated[
-        float | None, typer.Option(help="Allowed lateness in seconds (older events are left to the batch).")
-    ] = None,
-    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
-) -> None:
-    """Stream vitals and labs events into the online store: each patient's rows of its latest hour,
-    seconds after an event; the hourly batch corrects what came later than the allowed lateness.
-
-    The same as ``python -m clinops_featurizer.stream`` (which starts faster: no Spark imports).
-    Needs Kafka and Redis; other settings come from CLINOPS_STREAM_* variables."""
-    from clinops_featurizer.stream.__main__ import stream as run_stream
-
-    run_stream(idle_exit=idle_exit, topic_prefix=topic_prefix, lateness=lateness, metrics_port=metrics_port)
+# the streaming featurizer's own command (``python -m clinops_featurizer.stream`` starts faster: no Spark imports)
+app.command("stream")(stream_main.stream)
 
 
 @app.command()
