@@ -35,6 +35,7 @@ import httpx
 import typer
 import yaml
 
+from clinops_common.lifecycle.bucket import create_lake_bucket
 from clinops_common.settings import Connections
 from clinops_devstack import cluster as kube
 from clinops_devstack.settings import REPO_ROOT, StackSettings
@@ -164,7 +165,7 @@ def generate(d: Demo, patients: int, days: int, switch_days: float, hazard_facto
     ds = generate(cfg)
     quiet_kafka_client(d.logs / "produce.log")
     conns = d.conns.model_copy(update={"lake_bucket": d.bucket})
-    s3_client(conns).create_bucket(Bucket=d.bucket)
+    create_lake_bucket(s3_client(conns), d.bucket)  # object lock: ingest writes bronze immutably
     prefix = f"demo{d.stamp}."
     sent = asyncio.run(produce(ds.messages, conns, topic_prefix=prefix))
     upload(ds, conns)

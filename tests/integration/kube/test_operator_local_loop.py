@@ -36,6 +36,7 @@ import yaml
 from kube_helpers import example_body, wait_for
 from mlflow.tracking import MlflowClient
 
+from clinops_common.lifecycle.bucket import create_lake_bucket
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
 from clinops_common.synthetic import FaultRates, GeneratorConfig, generate
@@ -155,7 +156,7 @@ def world(
 ) -> Iterator[World]:  # fmt: skip
     tmp = tmp_path_factory.mktemp("loop")
     bucket = f"loop-{uuid.uuid4().hex[:8]}"
-    s3_client(s3).create_bucket(Bucket=bucket)
+    create_lake_bucket(s3_client(s3), bucket)  # object lock: ingest writes bronze immutably
     conns = kafka.model_copy(update={"lake_bucket": bucket})
     env = _stage_env(conns, stack)
     namespace = f"loop-{uuid.uuid4().hex[:6]}"

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from clinops_common.lake import SilverTable, silver_path
+from clinops_common.lifecycle.bucket import create_lake_bucket
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
 from clinops_common.synthetic import Message
@@ -99,7 +100,7 @@ def make_pipeline(
 
     def make() -> Pipeline:
         bucket = f"lake-{uuid.uuid4().hex[:10]}"
-        s3_client(s3).create_bucket(Bucket=bucket)
+        create_lake_bucket(s3_client(s3), bucket)  # object lock: ingest writes bronze immutably
         conns = s3.model_copy(update={"lake_bucket": bucket, "kafka_bootstrap_servers": kafka.kafka_bootstrap_servers})
         return Pipeline(conns, prefix=f"t{uuid.uuid4().hex[:8]}-", log=tmp / f"{bucket}-ingest.log")
 

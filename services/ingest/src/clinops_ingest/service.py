@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from clinops_common.lifecycle.bucket import lock_state
 from clinops_common.lifecycle.rules import RetentionSettings
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
@@ -166,11 +167,27 @@ class Ingestor:
         for topic, lag in per_topic.items():
             self.metrics.lag.labels(topic).set(lag)
 
+    async def _check_lock(self) -> None:
+        """Object lock asked for, on a bucket without it: say so at once (every write would be refused)."""
+        w = self.writer
+        if not w.lock_days:
+            return
+        try:
+            enabled = (await asyncio.to_thread(lock_state, w.client, w.bucket)).enabled
+        except (ClientError, BotoCoreError) as err:
+            raise S3WriteError(f"cannot read the object-lock state of bucket {w.bucket!r}: {err}") from err
+        if not enabled:
+            raise S3WriteError(
+                f"bucket {w.bucket!r} has no object lock, so bronze cannot be written immutably: create the lake"
+                " with `python -m clinops_common.lifecycle create-bucket`, or set CLINOPS_INGEST_OBJECT_LOCK=false"
+            )
+
     async def run(self) -> int:
         """Consume until stopped (signal, idle timeout or message limit); returns messages consumed."""
         from aiokafka import AIOKafkaConsumer
         from aiokafka.abc import ConsumerRebalanceListener
 
+        await self._check_lock()
         s = self.settings
         ingestor = self
 
