@@ -63,9 +63,17 @@ class ServiceApp(typer.Typer):
             raise SystemExit(EXIT_CONFIG) from None
 
 
+def command_app(name: str, summary: str) -> typer.Typer:
+    """A Typer app named ``name`` with the project's conventions (help without arguments, no
+    completion, plain tracebacks)."""
+    app = ServiceApp(help=summary, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+    app.info.name = name
+    return app
+
+
 def service_app(name: str, summary: str, needs: list[Dependency]) -> typer.Typer:
     """A Typer app for a service, with ``check``: can it reach what it depends on?"""
-    app = ServiceApp(help=summary, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+    app = command_app(name, summary)
     console = Console(soft_wrap=True)
 
     @app.callback()
@@ -85,5 +93,4 @@ def service_app(name: str, summary: str, needs: list[Dependency]) -> typer.Typer
         if not ok:
             raise typer.Exit(1)
 
-    app.info.name = name
     return app

@@ -11,16 +11,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from clinops_common.cli import ServiceApp
+from clinops_common.cli import command_app
 from clinops_common.db import migrate, partitions, roles
 
-app = ServiceApp(
-    help="The clinops database: migrations, role logins, monthly partitions of predictions and their retention.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+app = command_app(
+    "clinops-db",
+    "The clinops database: migrations, role logins, monthly partitions of predictions and their retention.",
 )
-app.info.name = "clinops-db"
 console = Console(soft_wrap=True)
 
 DatabaseUrl = Annotated[

@@ -11,18 +11,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from clinops_common.cli import ServiceApp
+from clinops_common.cli import command_app
 from clinops_common.lifecycle import bucket, rules
 from clinops_common.settings import LakeConnection
 from clinops_common.storage import s3_client
 
-app = ServiceApp(
-    help="The lake's data lifecycle: retention rules per layer, object lock for bronze, the offline-store sweep.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+app = command_app(
+    "clinops-lifecycle",
+    "The lake's data lifecycle: retention rules per layer, object lock for bronze, the offline-store sweep.",
 )
-app.info.name = "clinops-lifecycle"
 console = Console(soft_wrap=True)
 
 
