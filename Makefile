@@ -60,7 +60,7 @@ logs: ## Show the end of each component's log (C=kafka for one)
 	@$(DEVSTACK) logs $(C)
 
 .PHONY: env
-env: ## Print `export CLINOPS_*=...` for the local stack (eval "$$(make env)"; C=scorer or C=monitor: its own database role)
+env: ## Print `export CLINOPS_*=...` for the local stack (eval "$$(make env)": the admin; C=ingest|processor|featurizer|trainer|scorer|monitor|operator|lifecycle: its own lake user, and database role)
 	@$(DEVSTACK) env $(C)
 
 .PHONY: demo
