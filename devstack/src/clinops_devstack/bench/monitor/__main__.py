@@ -1,15 +1,18 @@
 """``make bench-monitor``: one evaluation over 1,000,000 labelled window predictions, and the scenarios.
 
-Prints one ``name=value`` per line. The window: 20,000 patients x 50 hourly batch predictions of one
-model version (scores ~ Beta(1, 9), outcomes drawn from them), their 28-feature vectors (the
-scenario worlds' feature order) in ``predictions``, outcomes in silver on a private MinIO, all on a
-private PostgreSQL. ``monitor_eval_s`` is the first evaluation as of the window's end: reading the
-window, the label join and writing 1,000,000 labels, AUROC with DeLong's interval, calibration, and
-drift of a 50,000-prediction sample over every feature and the prediction. The scenario figures come
-from the same four worlds the scenario tests run (evaluated every 24 hours, days 12 to 21).
-``evidently_drift_s`` is Evidently 0.7.23's data-drift report (KS, then PSI, on every column) on the
-same 50,000-prediction sample and reference, beside ``monitor_drift_s`` (ours: KS and PSI in one pass);
-``load_average_1m`` follows each timing, since the machine may be shared.
+Prints one ``name=value`` per line. The window (``window.py``): 20,000 patients x 50 hourly batch
+predictions of one model version (scores ~ Beta(1, 9), outcomes drawn from them), their 28-feature
+vectors (the scenario worlds' feature order) in ``predictions``, outcomes in silver on a private
+MinIO, all on a private PostgreSQL. ``monitor_eval_s`` is the first evaluation as of the window's end:
+reading the window, the label join and writing 1,000,000 labels, AUROC with DeLong's interval,
+calibration, and drift of a 50,000-prediction sample over every feature and the prediction; each of
+its steps follows (``monitor_eval_<step>_s``), then AUROC and calibration timed alone, and the label
+insert side by side with revision 0004's foreign key, revision 0005's per-statement check and none
+(``labels_insert_*_s``). ``evidently_drift_s`` is Evidently 0.7.23's data-drift report (KS, then
+PSI, on every column) on the same 50,000-prediction sample and reference, beside ``monitor_drift_s``
+(ours: KS and PSI in one pass). The scenario figures come from the same four worlds the scenario
+tests run (evaluated every 24 hours, days 12 to 21). ``load_average_1m`` follows each timing, since
+the machine may be shared. ``BENCH_MONITOR_PARTS=eval`` or ``scenarios`` runs one part.
 """
 
 from __future__ import annotations
