@@ -126,6 +126,6 @@ def test_0005_down_to_the_foreign_key_and_up_again_keeps_the_labels(urls: tuple[
     assert _integrity(owner) == (True, False)
     assert _labels(owner) == 1
     db.upgrade(owner)
-    assert db.current_revision(owner) == db.head_revision() == "0005"
+    assert db.current_revision(owner) == db.head_revision()
     assert _integrity(owner) == (False, True)
     assert _labels(owner) == 1
