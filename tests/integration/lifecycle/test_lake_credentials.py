@@ -94,6 +94,7 @@ def test_ingest_credentials_cannot_rewrite_or_delete_bronze_and_a_replay_succeed
     ingest = s3_client(conns["ingest"])
     key = "bronze/vitals/date=2026-11-30/hour=10/0-0-2.ndjson"
     first = _bronze([70.0, 71.0, 72.0])
+    assert bucket.lock_state(ingest, lake).enabled  # ingest's check at start, with its own credentials
     writer = _writer(conns["ingest"])
     writer._put(LakeObject(key, first, 3, "bronze"))
     writer._put(LakeObject(key, first.replace(b"10:05:00", b"10:09:00"), 3, "bronze"))  # a replay: same name
