@@ -150,6 +150,7 @@ def run_stroke_stage(
     run_id: str,
     secrets: Mapping[str, str],
     say: Say,
+    timeout_s: float = 900,
 ) -> Outcome:
     """Generate, upload to the pipeline's sources, run the rendered stroke stage, count its views."""
     conns = settings.connections()
@@ -179,7 +180,7 @@ def run_stroke_stage(
         capture_output=True,
         text=True,
         check=False,
-        timeout=900,
+        timeout=timeout_s,
     )
     stage_s = time.perf_counter() - start
     if proc.returncode != 0:

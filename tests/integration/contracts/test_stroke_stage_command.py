@@ -8,6 +8,7 @@ the trainer's rendered arguments. This is the code path of ``make demo-stroke``.
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
@@ -52,7 +53,14 @@ def test_stroke_stage_runs_its_rendered_command_on_the_harness_sources(sources_u
 
     lines: list[str] = []
     out = run_stroke_stage(
-        p, settings, patients=PATIENTS, seed=4, run_id=RUN_ID, secrets=secret_values(settings, suffix), say=lines.append
+        p,
+        settings,
+        patients=PATIENTS,
+        seed=4,
+        run_id=RUN_ID,
+        secrets=secret_values(settings, suffix),
+        say=lines.append,
+        timeout_s=float(os.environ.get("CLINOPS_TEST_STAGE_TIMEOUT_S", "900")),  # longer on a loaded machine
     )
     report(out, lines.append)
     text = "\n".join(lines)
