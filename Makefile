@@ -157,6 +157,14 @@ demo-features: ## Featurize silver, materialize to Redis, print one online vecto
 	echo "==> one online vector"; $(FEATURIZER) online --at materialized; \
 	echo "==> point-in-time training set"; $(FEATURIZER) training-set
 
+DEMO_STROKE_ARGS ?=
+
+.PHONY: demo-stroke
+demo-stroke: ## The stroke pipeline's stroke stage from its real sources: generator -> FerretDB, PostgreSQL, MinIO -> the operator's rendered command -> views, counts checked (DEMO_STROKE_ARGS=--help)
+	@[ -x .venv/bin/python ] || $(MAKE) setup
+	@$(DEVSTACK) up
+	@$(RUN) python -m clinops_devstack.stroke_demo $(DEMO_STROKE_ARGS)
+
 .PHONY: features-catalogue
 features-catalogue: ## Print the feature catalogue (entity, views, services; FEATURES=1 lists every feature)
 	@$(FEATURIZER) catalogue $(if $(FEATURES),--features,)

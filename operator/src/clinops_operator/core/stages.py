@@ -31,7 +31,7 @@ from clinops_common.contracts import (
     TrainArgs,
     render,
 )
-from clinops_common.features.definitions import LABEL_HORIZON_HOURS, WINDOWS
+from clinops_common.features.definitions import LABEL_HORIZON_HOURS, STROKE_LABEL, WINDOWS
 from clinops_common.lake import TOPICS
 from clinops_common.sources import (
     MANIFEST_TABLES,
@@ -296,6 +296,7 @@ def stage_args(p: Pipeline, stage: Stage, run_id: str, upstream: Mapping[Stage, 
         model_family=t.model_family,
         registered_model_name=t.registered_model_name or p.name,
         feature_service=s.features.service,
+        **({"label": STROKE_LABEL} if s.features.service == BATCH_SERVICE else {}),
         snapshot_id=made.snapshot_id if isinstance(made, FeaturizeResult | StrokeResult) else None,
         lookback_days=t.lookback_days,
         split=Split(train=t.split.train, validation=t.split.validation, test=t.split.test),
