@@ -144,11 +144,15 @@ def quiet_kafka_client(log: Path) -> None:
         logger.propagate = False
 
 
-def generate(d: Demo, patients: int, days: int, switch_days: float, hazard_factor: float) -> datetime:
+def generate(
+    d: Demo, *, patients: int, days: int, switch_days: float, hazard_factor: float, streamed_hours: int
+) -> datetime:
+    """History: the older days written to silver directly, the last hours streamed through Kafka to bronze."""
     from clinops_common.storage import s3_client
     from clinops_common.synthetic import FaultRates, GeneratorConfig, generate
     from clinops_common.synthetic.config import Scenario
     from clinops_common.synthetic.sinks import produce, upload
+    from clinops_devstack import history
 
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=days)
@@ -162,23 +166,43 @@ def generate(d: Demo, patients: int, days: int, switch_days: float, hazard_facto
         faults=FaultRates.none(),
         scenario=Scenario(kind="calibration_drift", at_hours=at_hours, hazard_factor=hazard_factor),
     )
+    t = time.monotonic()
     ds = generate(cfg)
-    quiet_kafka_client(d.logs / "produce.log")
+    cut = history.split_at(end, streamed_hours)
+    written, streamed = history.split(ds.messages, cut)
     conns = d.conns.model_copy(update={"lake_bucket": d.bucket})
     create_lake_bucket(s3_client(conns), d.bucket)  # object lock: ingest writes bronze immutably
-    prefix = f"demo{d.stamp}."
-    sent = asyncio.run(produce(ds.messages, conns, topic_prefix=prefix))
     upload(ds, conns)
     d.note(
         f"history: {patients} patients x {days} days ({start:%Y-%m-%d %H:00} to {end:%Y-%m-%d %H:00} UTC), "
-        f"{sent:,} events streamed through Kafka, {ds.ledger.adverse_events} adverse events; "
-        f"calibration drift (hazard x{hazard_factor}) from {start + timedelta(hours=at_hours):%Y-%m-%d %H:00}; "
-        "batch tables and the oracle written to the lake directly"
+        f"{len(ds.messages):,} events, {ds.ledger.adverse_events} adverse events; calibration drift "
+        f"(hazard x{hazard_factor}) from {start + timedelta(hours=at_hours):%Y-%m-%d %H:00}; batch tables and "
+        f"the oracle written to the lake ({time.monotonic() - t:.0f}s)"
     )
+    t = time.monotonic()
+    lines = REPO_ROOT / ".local" / "demo" / f"history-{d.stamp}.ndjson"
+    lines.parent.mkdir(parents=True, exist_ok=True)
+    with lines.open("wb") as f:
+        f.writelines(history.bronze_lines(written))
+    out = d.run("history", _python("-m", "clinops_devstack.history", str(lines)))
+    lines.unlink()
+    rows = json.loads(out.strip().splitlines()[-1])
+    d.note(
+        f"silver (written directly): {len(written):,} events before {cut:%Y-%m-%d %H:00} through the processor's "
+        f"rules -> " + ", ".join(f"{table} {n:,}" for table, n in rows.items()) + f" rows ({time.monotonic() - t:.0f}s)"
+    )
+    t = time.monotonic()
+    quiet_kafka_client(d.logs / "produce.log")
+    prefix = f"demo{d.stamp}."
+    sent = asyncio.run(produce(streamed, conns, topic_prefix=prefix))
+    d.note(f"Kafka: the last {(end - cut).total_seconds() / 3600:.0f} hours streamed, {sent:,} events "
+           f"to topics {prefix}* ({time.monotonic() - t:.0f}s)")  # fmt: skip
+    t = time.monotonic()
     out = d.run("ingest", _python("-m", "clinops_ingest", "run", "--idle-exit", "30", "--topic-prefix", prefix,
                                   "--group-id", f"{prefix}demo"))  # fmt: skip
     consumed = out.strip().splitlines()[-1].removeprefix("consumed ").split()[0]
-    d.note(f"bronze: ingest consumed {consumed} of {sent:,} messages into NDJSON objects in s3://{d.bucket}/bronze")
+    d.note(f"bronze: ingest consumed {consumed} of {sent:,} messages into NDJSON objects in s3://{d.bucket}/bronze "
+           f"({time.monotonic() - t:.0f}s, 30 of them waiting for silence)")  # fmt: skip
     return end
 
 
@@ -301,6 +325,9 @@ def evaluate(d: Demo, end: datetime) -> dict[str, Any]:
 def main(  # noqa: PLR0917 - one parameter per command-line option
     patients: Annotated[int, typer.Option(help="Inpatients streamed.")] = 80,
     days: Annotated[int, typer.Option(help="Days of history, ending now.")] = 6,
+    streamed_hours: Annotated[
+        int, typer.Option(help="At least this many of the last hours are streamed (from a UTC midnight).")
+    ] = 6,
     switch_days: Annotated[float, typer.Option(help="The scenario switch, this many days before the end.")] = 2.0,
     hazard_factor: Annotated[float, typer.Option(help="Calibration drift: factor on the hazard after it.")] = 3.0,
     live: Annotated[int, typer.Option(help="Live HTTP predictions sent.")] = 20,
@@ -320,7 +347,14 @@ def main(  # noqa: PLR0917 - one parameter per command-line option
         kube.kubectl(s, "apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "charts/clinops/crds"))
         kube.kubectl(s, "create", "namespace", d.namespace)
         d.say(f"CRDs installed; namespace {d.namespace}; lake bucket {d.bucket}; logs in {d.logs}")
-        end = generate(d, patients, days, switch_days, hazard_factor)
+        end = generate(
+            d,
+            patients=patients,
+            days=days,
+            switch_days=switch_days,
+            hazard_factor=hazard_factor,
+            streamed_hours=streamed_hours,
+        )
         d.start("operator", _python("-m", "clinops_operator", "run", "--standalone", "--plain-logs",
                                      "--executor", "local", "-n", d.namespace),
                 CLINOPS_OPERATOR_LOCAL_STATE_DIR=str(REPO_ROOT / ".local/operator"),
