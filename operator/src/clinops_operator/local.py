@@ -55,6 +55,7 @@ PASS_PREFIXES = (
     "CLINOPS_STREAM_",
 )
 RESTARTS = "restarts"
+STOP_WAIT_S = 10.0  # delete_all: how long a stopped recorder may take to record its exit
 LOG_TAIL = 300
 
 
@@ -94,6 +95,12 @@ def _alive(pid: int, marker: str) -> bool:
     return stat[stat.rindex(")") + 2 :].split(" ", 1)[0] != "Z"
 
 
+def _wait_gone(pid: int, marker: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid, marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _read_int(path: Path) -> int | None:
     try:
         return int(path.read_text().strip())
@@ -123,6 +130,7 @@ class LocalExecutor:
         start_grace_s: float = 30.0,
         argv: Callable[[StageTask], list[str]] = command,
         service_argv: Callable[[ServiceTask], list[str]] = service_command,
+        service_backoff_s: float = 5.0,
     ) -> None:
         self.state_dir = state_dir.resolve()
         self.log_dir = log_dir.resolve()
@@ -130,6 +138,7 @@ class LocalExecutor:
         self.start_grace_s = start_grace_s
         self.argv = argv
         self.service_argv = service_argv
+        self.service_backoff_s = service_backoff_s
         self._started: dict[str, subprocess.Popen[bytes]] = {}  # reaped in observe (no zombies)
 
     def _dir(self, namespace: str, name: str) -> Path:
@@ -170,8 +179,8 @@ class LocalExecutor:
         """Start the long-running child unless its recorder runs; a dead one is started again.
 
         Its state directory is ``<state dir>/<namespace>/<name>/`` like a stage's; ``restarts``
-        counts the starts after the first. A restarted operator finds a running child by its
-        recorder's pid and leaves it alone."""
+        counts the starts after the first; one that keeps dying waits ``backoff`` before each new
+        start. A restarted operator finds a running child by its recorder's pid and leaves it alone."""
         env = stage_env(task, self.environ)
         state = self._dir(task.namespace, task.name)
         state.mkdir(parents=True, exist_ok=True)
@@ -183,7 +192,11 @@ class LocalExecutor:
         task_file = state / TASK
         if pid is None and task_file.exists() and time.time() - task_file.stat().st_mtime < self.start_grace_s:
             return False  # started a moment ago: the recorder has not written its pid yet
-        starts = (_read_int(state / RESTARTS) or 0) + 1 if task_file.exists() else 0
+        restarts = _read_int(state / RESTARTS) or 0
+        exited = state / EXIT
+        if exited.exists() and time.time() - exited.stat().st_mtime < self.backoff(restarts):
+            return False  # one that keeps dying is started again less and less often
+        starts = restarts + 1 if task_file.exists() else 0
         for name in (PID, CHILD_PID, EXIT):
             (state / name).unlink(missing_ok=True)
         argv = self.service_argv(task)
@@ -192,6 +205,10 @@ class LocalExecutor:
         (state / RESTARTS).write_text(str(starts))
         self._started[task.name] = self._spawn(state, argv, env, self.log_dir / task.namespace / f"{task.name}.log")
         return True
+
+    def backoff(self, restarts: int) -> float:
+        """Seconds between a long-running child's death and its next start: doubling, at most 5 minutes."""
+        return min(300.0, self.service_backoff_s * float(2 ** min(restarts, 16)))
 
     def observe(self, task: StageTask) -> ChildState | None:
         if (proc := self._started.get(task.name)) is not None and proc.poll() is not None:
@@ -233,6 +250,7 @@ class LocalExecutor:
             if pid is not None and not (state / EXIT).exists() and _alive(pid, str(state)):
                 with contextlib.suppress(ProcessLookupError):  # the recorder leads its group: the stage too
                     os.killpg(pid, signal.SIGTERM)
+                _wait_gone(pid, str(state), STOP_WAIT_S)  # its last write (the exit status) before the folder goes
             shutil.rmtree(state, ignore_errors=True)
             deleted += 1
         return deleted

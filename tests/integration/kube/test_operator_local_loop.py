@@ -237,9 +237,13 @@ def test_one_apply_gives_a_champion_then_a_retraining_request_gives_one_more_ver
 
     # Every child started exactly once: one state directory and one command line each.
     first_run, retrain_run = first["lastRuns"]["trainer"]["runId"], request["runId"]
+    # The long-running children (ingest, the streaming featurizer) were started once too: each
+    # restarted operator found them running and left them alone.
     children = sorted(p.name for p in (w.state / w.namespace).iterdir())
     expected = sorted(f"{PIPELINE}-{s}-{r}" for r in (first_run, retrain_run) for s in ("proc", "feat", "mat", "train"))
-    assert children == expected
+    assert children == sorted([*expected, f"{PIPELINE}-ingest", f"{PIPELINE}-stream"])
+    for svc in ("ingest", "stream"):
+        assert (w.state / w.namespace / f"{PIPELINE}-{svc}" / "restarts").read_text() == "0", svc
     for child in children:
         lines = (w.logs / w.namespace / f"{child}.log").read_text().splitlines()
         assert sum(ln.startswith(f"$ {sys.executable} ") for ln in lines) == 1, child

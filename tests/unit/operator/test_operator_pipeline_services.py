@@ -105,7 +105,7 @@ def test_locally_the_process_is_kept_restarted_when_it_dies_and_stopped_with_the
     assert ex.ensure_service(svc, p) is False  # running: nothing started
     # A restarted operator (a new executor over the same folders) finds it and starts nothing.
     again = LocalExecutor(tmp_path / "state", tmp_path / "logs", environ=env,
-                          service_argv=lambda _t: [sys.executable, "-c", LOOP])  # fmt: skip
+                          service_argv=lambda _t: [sys.executable, "-c", LOOP], service_backoff_s=1)  # fmt: skip
     assert again.ensure_service(svc, p) is False
 
     os.kill(first, signal.SIGKILL)  # the service dies; its recorder records it
@@ -113,6 +113,8 @@ def test_locally_the_process_is_kept_restarted_when_it_dies_and_stopped_with_the
     while not (state / EXIT).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert (state / EXIT).read_text() == str(-signal.SIGKILL)
+    assert again.ensure_service(svc, p) is False  # not at once: after its backoff
+    time.sleep(1.1)
     assert again.ensure_service(svc, p) is True  # started again
     second = _running(again, state)
     assert second != first
