@@ -58,6 +58,7 @@ class Demo:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.namespace = f"demo-{stamp}"
         self.bucket = f"demo-{stamp}"
+        self.prefix = f"demo{stamp}."
         self.summary: list[str] = []
         self.procs: list[subprocess.Popen[bytes]] = []
 
@@ -146,12 +147,12 @@ def quiet_kafka_client(log: Path) -> None:
 
 def generate(
     d: Demo, *, patients: int, days: int, switch_days: float, hazard_factor: float, streamed_hours: int
-) -> datetime:
-    """History: the older days written to silver directly, the last hours streamed through Kafka to bronze."""
+) -> tuple[datetime, datetime, list[Any]]:
+    """History: the older days written to silver directly; returns (end, the split, the events left to stream)."""
     from clinops_common.storage import s3_client
     from clinops_common.synthetic import FaultRates, GeneratorConfig, generate
     from clinops_common.synthetic.config import Scenario
-    from clinops_common.synthetic.sinks import produce, upload
+    from clinops_common.synthetic.sinks import upload
     from clinops_devstack import history
 
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -191,26 +192,56 @@ def generate(
         f"silver (written directly): {len(written):,} events before {cut:%Y-%m-%d %H:00} through the processor's "
         f"rules -> " + ", ".join(f"{table} {n:,}" for table, n in rows.items()) + f" rows ({time.monotonic() - t:.0f}s)"
     )
+    return end, cut, streamed
+
+
+def stream(d: Demo, streamed: list[Any], end: datetime, cut: datetime) -> int:
+    """The last hours to Kafka, before the pipeline exists: its ingest child reads them from the earliest offset."""
+    from clinops_common.synthetic.sinks import produce
+
     t = time.monotonic()
     quiet_kafka_client(d.logs / "produce.log")
-    prefix = f"demo{d.stamp}."
-    sent = asyncio.run(produce(streamed, conns, topic_prefix=prefix))
+    sent = asyncio.run(produce(streamed, d.conns, topic_prefix=d.prefix))
     d.note(f"Kafka: the last {(end - cut).total_seconds() / 3600:.0f} hours streamed, {sent:,} events "
-           f"to topics {prefix}* ({time.monotonic() - t:.0f}s)")  # fmt: skip
+           f"to topics {d.prefix}* ({time.monotonic() - t:.0f}s)")  # fmt: skip
+    return sent
+
+
+def wait_ingested(d: Demo, sent: int, timeout_s: float = 600) -> None:
+    """Until the pipeline's own ingest child has written every streamed message to bronze."""
     t = time.monotonic()
-    out = d.run("ingest", _python("-m", "clinops_ingest", "run", "--idle-exit", "30", "--topic-prefix", prefix,
-                                  "--group-id", f"{prefix}demo"))  # fmt: skip
-    consumed = out.strip().splitlines()[-1].removeprefix("consumed ").split()[0]
-    d.note(f"bronze: ingest consumed {consumed} of {sent:,} messages into NDJSON objects in s3://{d.bucket}/bronze "
-           f"({time.monotonic() - t:.0f}s, 30 of them waiting for silence)")  # fmt: skip
-    return end
+    while (held := bronze_messages(d)) < sent:
+        if time.monotonic() - t > timeout_s:
+            raise typer.Exit(d.fail(f"bronze holds {held:,} of {sent:,} messages after {timeout_s:.0f}s "
+                                    f"(.local/logs/demo/stages/{d.namespace}/{NAME}-ingest.log)"))  # fmt: skip
+        time.sleep(2)
+    d.note(f"bronze: the pipeline's ingest child ({NAME}-ingest, a supervised process) wrote {held:,} of "
+           f"{sent:,} messages to s3://{d.bucket}/bronze ({time.monotonic() - t:.0f}s)")  # fmt: skip
+
+
+def bronze_messages(d: Demo) -> int:
+    """Messages in bronze and dead letters: each object's name says its offsets (``<partition>-<first>-<last>``)."""
+    from clinops_common.storage import s3_client
+
+    s3 = s3_client(d.conns)
+    total = 0
+    for prefix in ("bronze/", "deadletter/"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=d.bucket, Prefix=prefix):
+            for o in page.get("Contents", []):
+                first, last = o["Key"].rsplit("/", 1)[1].removesuffix(".ndjson").split("-")[1:3]
+                total += int(last) - int(first) + 1
+    return total
 
 
 def pipeline_body(d: Demo) -> dict[str, Any]:
     body: dict[str, Any] = yaml.safe_load((REPO_ROOT / "manifests" / "adverse-event.yaml").read_text())
-    body["metadata"] = {"name": NAME, "namespace": d.namespace, "annotations": {"clinops.io/run-now": "first"}}
+    body["metadata"] = {"name": NAME, "namespace": d.namespace}  # the first run: clinops.io/run-now, once ingested
     spec = body["spec"]
-    spec["sources"]["kafka"]["bootstrapServers"] = d.conns.kafka_bootstrap_servers
+    spec["sources"]["kafka"] |= {
+        "bootstrapServers": d.conns.kafka_bootstrap_servers,
+        "topicPrefix": d.prefix,
+        "consumerGroup": f"{d.prefix}demo",
+    }
     spec["lake"] |= {"endpoint": d.conns.s3_endpoint_url, "bucket": d.bucket}
     spec["stores"]["mlflow"] = {"trackingUri": d.conns.mlflow_tracking_uri}
     # Schedules that do not fire during the demo: the runs here are the first one and the retraining.
@@ -347,7 +378,7 @@ def main(  # noqa: PLR0917 - one parameter per command-line option
         kube.kubectl(s, "apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "charts/clinops/crds"))
         kube.kubectl(s, "create", "namespace", d.namespace)
         d.say(f"CRDs installed; namespace {d.namespace}; lake bucket {d.bucket}; logs in {d.logs}")
-        end = generate(
+        end, cut, streamed = generate(
             d,
             patients=patients,
             days=days,
@@ -355,12 +386,16 @@ def main(  # noqa: PLR0917 - one parameter per command-line option
             hazard_factor=hazard_factor,
             streamed_hours=streamed_hours,
         )
+        sent = stream(d, streamed, end, cut)
         d.start("operator", _python("-m", "clinops_operator", "run", "--standalone", "--plain-logs",
                                      "--executor", "local", "-n", d.namespace),
                 CLINOPS_OPERATOR_LOCAL_STATE_DIR=str(REPO_ROOT / ".local/operator"),
                 CLINOPS_OPERATOR_LOCAL_LOG_DIR=str(d.logs / "stages"))  # fmt: skip
         kube.kubectl(s, "apply", "-f", "-", stdin=yaml.safe_dump(pipeline_body(d)))
-        d.say(f"operator (local executor) started; FeaturePipeline {d.namespace}/{NAME} applied")
+        d.say(f"operator (local executor) started; FeaturePipeline {d.namespace}/{NAME} applied: its ingest and "
+              "streaming featurizer start")  # fmt: skip
+        wait_ingested(d, sent)
+        kube.kubectl(s, "annotate", "fp", NAME, "-n", d.namespace, "clinops.io/run-now=first")
         st = follow_run(d, "manual", timeout_s=run_timeout)
         champ = st.get("champion") or {}
         if not champ:

@@ -78,9 +78,15 @@ class KubernetesExecutor:
         return True
 
     def ensure_service(self, task: ServiceTask, pipeline: Pipeline) -> bool:
-        """Create the Deployment unless it exists (409): one call per reconcile keeps it there."""
+        """Create the Deployment unless it exists (a read first: a reconcile every few seconds finds it there)."""
         obj = render.deployment(task, pipeline)
         try:
+            try:
+                self.apps.read_namespaced_deployment(task.name, task.namespace)
+                return False
+            except ApiException as err:
+                if err.status != HTTP_NOT_FOUND:
+                    raise
             self.apps.create_namespaced_deployment(task.namespace, cast(Any, obj))
         except ApiException as err:
             if err.status == HTTP_CONFLICT:

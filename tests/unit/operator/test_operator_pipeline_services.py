@@ -48,6 +48,15 @@ def test_a_streaming_pipeline_has_ingest_and_the_streaming_featurizer_a_batch_on
     assert services.service_tasks(pipeline("stroke-risk.yaml")) == ()
 
 
+def test_a_topic_prefix_reaches_both_commands() -> None:
+    body = yaml.safe_load((REPO / "manifests" / "adverse-event.yaml").read_text())
+    body["metadata"] |= {"uid": "u1"}
+    body["spec"]["sources"]["kafka"]["topicPrefix"] = "site-a."
+    ingest, stream = services.service_tasks(Pipeline.from_body(body))
+    assert ingest.args[-2:] == ("--topic-prefix", "site-a.")
+    assert stream.args == ("stream", "--topic-prefix", "site-a.")
+
+
 def test_on_a_cluster_each_is_a_one_replica_deployment_owned_by_the_pipeline_and_locked_down() -> None:
     p = pipeline()
     ingest = services.service_tasks(p)[0]

@@ -3,7 +3,8 @@
 Runs come and go; these stay up as long as the pipeline exists. A streaming pipeline has two:
 
 * ``<pipeline>-ingest``: ``python -m clinops_ingest run``, the spec's Kafka topics to bronze, in the
-  spec's consumer group (``sources.kafka.consumerGroup``, default ``clinops-<pipeline>``);
+  spec's consumer group (``sources.kafka.consumerGroup``, default ``clinops-<pipeline>``), topic
+  names with ``sources.kafka.topicPrefix`` in front when it is set;
 * ``<pipeline>-stream``: ``python -m clinops_featurizer.stream stream``, vitals and labs to the online
   store seconds after each event (its own group: it commits no offsets, the group only assigns
   partitions).
@@ -78,6 +79,9 @@ def service_tasks(p: Pipeline) -> tuple[ServiceTask, ...]:
     env, secrets = connection_env(p)
     topics = [t for t in kafka.topics if t in TOPICS]
     group = kafka.consumer_group or f"clinops-{p.name}"
+    prefix = (("--topic-prefix", kafka.topic_prefix),) if kafka.topic_prefix else ()
+    ingest_args = ("run", "--group-id", group, *[a for pair in prefix for a in pair])
+    stream_args = ("stream", *[a for pair in prefix for a in pair])
     ingest_env = (*env, ("CLINOPS_INGEST_TOPICS", json.dumps(topics)))
 
     def svc(component: str, image: str, module: str, args: tuple[str, ...], extra: Env) -> ServiceTask:
@@ -96,6 +100,6 @@ def service_tasks(p: Pipeline) -> tuple[ServiceTask, ...]:
 
     stream_env = (*env, ("CLINOPS_STREAM_GROUP_ID", f"{group}-stream"))
     return (
-        svc("ingest", p.spec.images.ingest, "clinops_ingest", ("run", "--group-id", group), ingest_env),
-        svc("stream", p.spec.images.featurizer, "clinops_featurizer.stream", ("stream",), stream_env),
+        svc("ingest", p.spec.images.ingest, "clinops_ingest", ingest_args, ingest_env),
+        svc("stream", p.spec.images.featurizer, "clinops_featurizer.stream", stream_args, stream_env),
     )
