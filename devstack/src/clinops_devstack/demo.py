@@ -131,6 +131,10 @@ class Demo:
         raise typer.Exit(self.fail(f"timed out after {timeout_s:.0f}s waiting for {what}"))
 
 
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(143)
+
+
 def _python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
@@ -146,7 +150,14 @@ def quiet_kafka_client(log: Path) -> None:
 
 
 def generate(
-    d: Demo, *, patients: int, days: int, switch_days: float, hazard_factor: float, streamed_hours: int
+    d: Demo,
+    *,
+    patients: int,
+    days: int,
+    switch_days: float,
+    hazard_factor: float,
+    streamed_hours: int,
+    vitals_interval: int,
 ) -> tuple[datetime, datetime, list[Any]]:
     """History: the older days written to silver directly; returns (end, the split, the events left to stream)."""
     from clinops_common.storage import s3_client
@@ -163,7 +174,7 @@ def generate(
         days=days,
         seed=11,
         start=start,
-        vitals_interval_min=15,
+        vitals_interval_min=vitals_interval,
         faults=FaultRates.none(),
         scenario=Scenario(kind="calibration_drift", at_hours=at_hours, hazard_factor=hazard_factor),
     )
@@ -249,7 +260,7 @@ def pipeline_body(d: Demo) -> dict[str, Any]:
     spec["training"] |= {
         "modelFamily": "gradient-boosted-trees",
         "registeredModelName": MODEL,
-        "hyperparameters": {"nEstimators": 200, "maxDepth": 4, "seed": 7},
+        "hyperparameters": {"nEstimators": 100, "maxDepth": 4, "seed": 7},
         "lookbackDays": 30,
     }
     return body
@@ -361,6 +372,7 @@ def main(  # noqa: PLR0917 - one parameter per command-line option
     ] = 6,
     switch_days: Annotated[float, typer.Option(help="The scenario switch, this many days before the end.")] = 2.0,
     hazard_factor: Annotated[float, typer.Option(help="Calibration drift: factor on the hazard after it.")] = 3.0,
+    vitals_interval: Annotated[int, typer.Option(help="Minutes between a patient's vital-sign readings.")] = 30,
     live: Annotated[int, typer.Option(help="Live HTTP predictions sent.")] = 20,
     run_timeout: Annotated[float, typer.Option(help="Seconds each pipeline run may take.")] = 1800,
 ) -> None:
@@ -372,6 +384,7 @@ def main(  # noqa: PLR0917 - one parameter per command-line option
     s = StackSettings()
     conns = s.connections()
     d = Demo(s, conns, datetime.now(UTC).strftime("%m%d%H%M%S"))
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so that `finally` stops what the demo started
     with contextlib.suppress(MlflowException):  # a previous demo's versions
         MlflowClient(conns.mlflow_tracking_uri).delete_registered_model(MODEL)
     try:
@@ -385,12 +398,14 @@ def main(  # noqa: PLR0917 - one parameter per command-line option
             switch_days=switch_days,
             hazard_factor=hazard_factor,
             streamed_hours=streamed_hours,
+            vitals_interval=vitals_interval,
         )
         sent = stream(d, streamed, end, cut)
         d.start("operator", _python("-m", "clinops_operator", "run", "--standalone", "--plain-logs",
                                      "--executor", "local", "-n", d.namespace),
                 CLINOPS_OPERATOR_LOCAL_STATE_DIR=str(REPO_ROOT / ".local/operator"),
-                CLINOPS_OPERATOR_LOCAL_LOG_DIR=str(d.logs / "stages"))  # fmt: skip
+                CLINOPS_OPERATOR_LOCAL_LOG_DIR=str(d.logs / "stages"),
+                CLINOPS_TRAINER_BOOTSTRAP_SAMPLES="200")  # fmt: skip
         kube.kubectl(s, "apply", "-f", "-", stdin=yaml.safe_dump(pipeline_body(d)))
         d.say(f"operator (local executor) started; FeaturePipeline {d.namespace}/{NAME} applied: its ingest and "
               "streaming featurizer start")  # fmt: skip
