@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -61,6 +62,7 @@ class Demo:
         self.prefix = f"demo{stamp}."
         self.summary: list[str] = []
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.stage_cpu_s = 0.0  # CPU seconds of the pipeline's stages (their recorders' figures)
 
     def say(self, text: str) -> None:
         typer.echo(f"[{time.monotonic() - self.t0:6.1f}s] {text}")
@@ -89,6 +91,22 @@ class Demo:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
             raise typer.Exit(self.fail(f"{name} exited {proc.returncode}; end of {log}:\n{tail}"))
         return proc.stdout.decode()
+
+    def stage_timing(self, rec: dict[str, Any]) -> str:
+        """`` (N s, M CPU-s)`` of a finished stage: wall time from its status, CPU from its recorder."""
+        child = str(rec.get("child", "")).rsplit("/", 1)[-1]
+        try:
+            cpu = float((REPO_ROOT / ".local/operator" / self.namespace / child / "cpu").read_text())
+        except (OSError, ValueError):
+            return ""
+        self.stage_cpu_s += cpu
+        try:
+            wall = (
+                datetime.fromisoformat(rec["finishedAt"]) - datetime.fromisoformat(rec["startedAt"])
+            ).total_seconds()
+        except (KeyError, ValueError):
+            return f" ({cpu:.0f} CPU-s)"
+        return f" ({wall:.0f}s, {cpu:.0f} CPU-s)"
 
     def start(self, name: str, argv: list[str], **env: str) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{name}.log").open("ab")
@@ -274,21 +292,24 @@ def show_stages(d: Demo, st: dict[str, Any], run_id: str, shown: set[str]) -> No
             continue
         shown.add(key)
         r = rec.get("result") or {}
+        suffix = d.stage_timing(rec)
+
+        def note(text: str, suffix: str = suffix) -> None:
+            d.note(text + suffix)
+
         if stage == "processor":
             dates = len(r.get("dates", []))
-            d.note(f"silver: processor read {r.get('objects_read')} bronze objects, replaced {dates} dates")
+            note(f"silver: processor read {r.get('objects_read')} bronze objects, replaced {dates} dates")
         elif stage == "featurizer":
             files = sum((r.get("files") or {}).values())
-            d.note(
-                f"features: snapshot {r.get('snapshot_id')} ({files} Parquet files, {r.get('bytes', 0) / 1e6:.1f} MB)"
-            )
+            note(f"features: snapshot {r.get('snapshot_id')} ({files} Parquet files, {r.get('bytes', 0) / 1e6:.1f} MB)")
         elif stage == "materializer":
             rows, n, ttl = r.get("rows"), r.get("patients"), r.get("key_ttl_hours")
-            d.note(f"Redis: {rows} (patient, view) rows for {n} patients, keys expire after {ttl} h")
+            note(f"Redis: {rows} (patient, view) rows for {n} patients, keys expire after {ttl} h")
         elif stage == "trainer":
             m = r.get("metrics") or {}
             gate = "promoted" if r.get("promoted") else "refused by the gate"
-            d.note(
+            note(
                 f"model: {r.get('model_name')} version {r.get('model_version')}: test AUROC {r.get('test_auroc'):.3f} "
                 f"(oracle {m.get('oracle_auroc', float('nan')):.3f} on the same rows), {gate}: "
                 + "; ".join(r.get("gate_reasons") or [])
@@ -433,7 +454,12 @@ def main(  # noqa: PLR0917 - one parameter per command-line option
     typer.echo("\n==> summary")
     for line in d.summary:
         typer.echo(f"  - {line}")
-    typer.echo(f"  - demo time: {elapsed / 60:.1f} min")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    demo_cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    typer.echo(f"  - demo time: {elapsed / 60:.1f} min; CPU: {d.stage_cpu_s:.0f} s in the pipeline's stages, "
+               f"{demo_cpu:.0f} s in the demo's own steps and children (the scorer, the monitor, the history "
+               f"job); load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")  # fmt: skip
     kc = kube.admin_kubeconfig(s)
     typer.echo(f"""
 ==> where to look

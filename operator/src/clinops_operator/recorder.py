@@ -4,8 +4,10 @@ The local executor starts every stage through this small wrapper, in a session o
 stage outlives the operator. An orphaned process cannot be waited for by a restarted operator, so
 the wrapper is the one that waits: it writes its own pid (``pid``) and the stage's (``child.pid``)
 into the state directory first, and the stage's exit status (``exit``, written atomically: a temp
-file renamed) when it ends. SIGTERM and SIGINT are passed on to the stage, which finishes or
-abandons its work as each stage does on SIGTERM; the wrapper still records the exit status.
+file renamed) when it ends, after the CPU seconds it used (``cpu``: user + system, the stage's own
+and its waited-for children's, e.g. a Spark JVM; a figure a loaded machine does not stretch).
+SIGTERM and SIGINT are passed on to the stage, which finishes or abandons its work as each stage
+does on SIGTERM; the wrapper still records the exit status.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-PID, CHILD_PID, EXIT = "pid", "child.pid", "exit"
+PID, CHILD_PID, EXIT, CPU = "pid", "child.pid", "exit", "cpu"
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -46,8 +48,10 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    code = child.wait()
+    _, status, usage = os.wait4(child.pid, 0)  # the exit status and the CPU the stage (and what it waited for) used
+    code = os.waitstatus_to_exitcode(status)
     try:
+        write_atomically(state / CPU, f"{usage.ru_utime + usage.ru_stime:.1f}")
         write_atomically(state / EXIT, str(code))
     except OSError:  # the pipeline was deleted meanwhile (its state directory with it)
         return 0
