@@ -41,6 +41,7 @@ class Kafka(_Model):
     bootstrap_servers: str = Field(alias="bootstrapServers")
     topics: tuple[str, ...]
     consumer_group: str | None = Field(None, alias="consumerGroup")
+    topic_prefix: str = Field("", alias="topicPrefix")
 
 
 class BatchSource(_Model):

@@ -212,7 +212,7 @@ def labels(pipeline: Pipeline, stage: Stage, run_id: str) -> dict[str, str]:
     }
 
 
-def _connection_env(
+def connection_env(
     p: Pipeline, stage: Stage | None = None
 ) -> tuple[tuple[tuple[str, str], ...], tuple[SecretEnv, ...]]:
     """The ``CLINOPS_*`` variables every stage reads (the names ``clinops_common.settings.Connections`` uses);
@@ -324,7 +324,7 @@ def image(p: Pipeline, stage: Stage) -> str:
 
 def task(p: Pipeline, stage: Stage, run_id: str, upstream: Mapping[Stage, StageResult] | None = None) -> StageTask:
     """The task for one stage of one run (pure: the same inputs always give the same task)."""
-    env, secrets = _connection_env(p, stage)
+    env, secrets = connection_env(p, stage)
     return StageTask(
         stage=stage,
         run_id=run_id,
