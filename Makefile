@@ -64,9 +64,8 @@ env: ## Print `export CLINOPS_*=...` for the local stack (eval "$$(make env)": t
 	@$(DEVSTACK) env $(C)
 
 .PHONY: demo
-demo: ## Set up if needed, start the stack, run the pipeline on generated data (demo-pipeline), then the stroke cohort from its real sources (demo-stroke)
+demo: ## Set up if needed, start the stack and run the pipeline on generated data, saying what it did (demo-pipeline)
 	@$(MAKE) demo-pipeline
-	@$(MAKE) demo-stroke
 
 .PHONY: demo-lifecycle
 demo-lifecycle: ## NOT YET SHOWN to the end (v1 reached, not v2): the lifecycle of one FeaturePipeline: stack, control plane, operator with the local executor, one FeaturePipeline (DEMO_ARGS=--help)

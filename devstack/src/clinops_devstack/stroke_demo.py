@@ -183,8 +183,12 @@ def run_stroke_stage(
         timeout=timeout_s,
     )
     stage_s = time.perf_counter() - start
+    log = Path(".local/logs/demo-stroke-stage.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(proc.stdout + proc.stderr)  # Spark's own lines stay off the screen
     if proc.returncode != 0:
-        raise DemoError(f"the stroke stage exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith(("clinops", "Traceback")) or "Error:" in ln]
+        raise DemoError(f"the stroke stage exited {proc.returncode} (whole log: {log}):\n" + "\n".join(errors[-12:]))
     for line in proc.stdout.strip().splitlines():
         say(f"    {line}")
     result = LakeResults(s3_client(conns)).read(p, t)
