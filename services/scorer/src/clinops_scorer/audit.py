@@ -1,8 +1,9 @@
 """PostgreSQL adapter: the audit trail, committed before any response leaves.
 
-Group commit: request threads hand their rows to one writer thread and wait. The writer takes every
-row queued so far (optionally lingering ``linger_s`` for more), inserts them in one transaction and
-commits once with ``synchronous_commit = on``; then it wakes each waiting request. Rows that arrive
+Group commit: requests (threads through ``write``, coroutines through ``write_async``) hand their
+rows to one writer thread and wait. The writer takes every row queued so far (optionally lingering
+``linger_s`` for more), inserts them in one statement and commits once with ``synchronous_commit =
+on``; then it wakes each waiting request. Rows that arrive
 while a commit is in flight go in the next one, so under load many requests share one WAL flush and
 at low load nobody waits for a timer. A failed commit fails every request of its group (503: no
 prediction without its row); a row the database refuses (a constraint) fails only its own request.
@@ -12,6 +13,7 @@ Vectors travel in PostgreSQL's binary array format straight from numpy (no per-v
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import queue
@@ -155,6 +157,18 @@ class _Group:
     rows: Sequence[AuditRow]
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
+    wake: Callable[[], None] | None = None  # called by the writer thread once done (an event loop's waiter)
+
+    def finish(self, error: BaseException | None) -> None:
+        self.error = error
+        self.done.set()
+        if self.wake is not None:
+            self.wake()
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():  # a waiter that timed out has cancelled it
+        fut.set_result(None)
 
 
 _STOP = object()
@@ -189,15 +203,33 @@ class AuditWriter:
     # ---- request side ----
     def write(self, rows: Sequence[AuditRow], timeout_s: float = 5.0) -> None:
         """Block until ``rows`` are committed; ``AuditUnavailable`` if they are not (or not in time)."""
-        group = _Group(rows)
+        group = self._enqueue(_Group(rows))
+        if not group.done.wait(timeout_s):
+            raise AuditUnavailable(f"the audit commit took longer than {timeout_s:g}s")
+        _raise_failure(group)
+
+    async def write_async(self, rows: Sequence[AuditRow], timeout_s: float = 5.0) -> None:
+        """``write`` for a coroutine: the event loop goes on serving while the rows are committed."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_resolve, fut)
+
+        group = self._enqueue(_Group(rows, wake=wake))
+        try:
+            await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            raise AuditUnavailable(f"the audit commit took longer than {timeout_s:g}s") from None
+        _raise_failure(group)
+
+    def _enqueue(self, group: _Group) -> _Group:
         with self._lock:
             if self._closed:
                 raise AuditUnavailable("the audit writer is shutting down")
             self._queue.put(group)
-        if not group.done.wait(timeout_s):
-            raise AuditUnavailable(f"the audit commit took longer than {timeout_s:g}s")
-        if group.error is not None:
-            raise AuditUnavailable(f"the audit commit failed: {type(group.error).__name__}") from group.error
+        return group
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Refuse new rows, commit every row already handed over, close the connection."""
@@ -244,8 +276,7 @@ class AuditWriter:
                 except queue.Empty:
                     break
                 if isinstance(item, _Group):
-                    item.error = AuditUnavailable("the audit writer stopped")
-                    item.done.set()
+                    item.finish(AuditUnavailable("the audit writer stopped"))
             self._drop()
 
     def _connection(self) -> psycopg.Connection[Any]:
@@ -281,8 +312,12 @@ class AuditWriter:
         if self.on_commit is not None and errors[0] is None:
             self.on_commit(len(rows), time.perf_counter() - t0)
         for g, failure in zip(groups, errors, strict=True):
-            g.error = failure
-            g.done.set()
+            g.finish(failure)
+
+
+def _raise_failure(group: _Group) -> None:
+    if group.error is not None:
+        raise AuditUnavailable(f"the audit commit failed: {type(group.error).__name__}") from group.error
 
 
 class PostgresProbe:

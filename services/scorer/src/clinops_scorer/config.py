@@ -59,3 +59,11 @@ class ScorerSettings(BaseSettings):
     threads: int = Field(16, ge=1, description="Threads per worker serving requests (the APIs are synchronous).")
     graceful_shutdown_s: float = Field(20.0, gt=0, description="On SIGTERM, how long in-flight requests may take.")
     log_level: str = Field("INFO", description="Log level of the scorer's JSON logs.")
+    tracing: bool = Field(
+        False,
+        description=(
+            "OpenTelemetry spans per HTTP request (BentoML's tracing configuration: exporter, sample rate). Off: "
+            "BentoML's tracing middleware passes every request through (it builds five spans a request otherwise, "
+            "even at sample rate 0)."
+        ),
+    )
