@@ -10,7 +10,11 @@
    runs as a local executor runs it: the rendered environment, each Secret reference resolved from
    the stack (``CLINOPS_SOURCE_<TABLE>_URL`` as ``make env`` prints them);
 4. the stage's result is read back as the operator reads it, each view's rows in the snapshot are
-   counted and checked against what the generator wrote; any difference exits 1.
+   counted and checked against what the generator wrote, and so are the rows of the run's own output
+   folder that the result names (its Parquet and CSV sample); any difference exits 1.
+
+Each run writes a folder of its own, so the demo runs again on the same stack (a new run id, the
+tables replaced in their systems).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from clinops_common.contracts import StrokeArgs, StrokeResult
 from clinops_common.features.definitions import STROKE_LABEL_VIEW, STROKE_SOURCE_VIEWS, STROKE_VIEW, feature_view
 from clinops_common.features.offline import OfflineStore
 from clinops_common.lake import BatchTable
-from clinops_common.storage import s3_client
+from clinops_common.storage import s3_client, s3_filesystem
 from clinops_common.synthetic.config import FaultRates, GeneratorConfig
 from clinops_common.synthetic.generator import generate
 from clinops_common.synthetic.source_sinks import upload_sources
@@ -129,6 +133,28 @@ def expected_view_rows(batch: Mapping[BatchTable, list[dict[str, Any]]], as_of: 
     return out
 
 
+def output_rows(result: StrokeResult, conns: Any) -> dict[str, int]:
+    """Rows of the run's Parquet output and of its CSV sample, read from the folder its result names."""
+    import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+
+    if not result.output:
+        raise DemoError(f"the stroke result of run {result.run_id} names no output folder")
+    fs = s3_filesystem(conns)
+    root = result.output.removeprefix("s3a://").rstrip("/")
+    parquet = pads.dataset(f"{root}/parquet", filesystem=fs, format="parquet").count_rows()
+    csvs = [
+        i.path
+        for i in fs.get_file_info(pafs.FileSelector(f"{root}/sample_csv", allow_not_found=True))
+        if i.path.endswith(".csv")
+    ]
+    sample = 0
+    for path in csvs:
+        with fs.open_input_stream(path) as f:
+            sample += max(0, len(bytes(f.read()).decode().splitlines()) - 1)  # minus the header
+    return {"output parquet": parquet, "output sample_csv": sample}
+
+
 @dataclass(frozen=True)
 class Outcome:
     result: StrokeResult
@@ -200,12 +226,16 @@ def run_stroke_stage(
     frames = {n: store.read(feature_view(n), snap, []) for n in names}
     views = {n: len(f) for n, f in frames.items()}
     as_of = frames[STROKE_VIEW.name]["event_timestamp"].max().date()  # the stage's as-of date (its last row)
-    return Outcome(result, views, expected_view_rows(ds.batch, as_of), stage_s)
+    expected = expected_view_rows(ds.batch, as_of)
+    views |= output_rows(result, conns)
+    expected |= {"output parquet": patients, "output sample_csv": min(args.sample_rows, patients)}
+    return Outcome(result, views, expected, stage_s)
 
 
 def report(outcome: Outcome, say: Say) -> None:
     r = outcome.result
     say(f"==> snapshot {r.snapshot_id}: views and rows (expected from the generator's tables)")
+    say(f"    the run's own output folder: {r.output}")
     for name, rows in outcome.views.items():
         mark = "ok" if rows == outcome.expected[name] else "MISMATCH"
         say(f"    {name:<20} {rows:>8} rows  (expected {outcome.expected[name]})  {mark}")

@@ -4,12 +4,15 @@ generator's tables written to those systems, the command line and environment fr
 ``clinops_operator.core.stages.task`` (Secret references resolved from the harness, as a local
 executor resolves them). The stage must exit 0, leave a result the operator's reader reads back,
 build every view with the row counts the generator's tables imply, and its snapshot id must reach
-the trainer's rendered arguments. This is the code path of ``make demo-stroke``."""
+the trainer's rendered arguments. A second run on the same lake (object lock on, so versioned: the
+bucket where a second write to one folder used to fail) must succeed too, in a folder of its own, and
+be what the trainer reads. This is the code path of ``make demo-stroke``."""
 
 from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pymongo
@@ -17,12 +20,24 @@ import pytest
 import yaml
 
 from clinops_common.contracts import StrokeArgs, TrainArgs, parse
-from clinops_common.settings import Connections
-from clinops_devstack.stroke_demo import MANIFEST, point_at_stack, report, run_stroke_stage, secret_values
+from clinops_common.lifecycle import bucket
+from clinops_common.settings import Connections, TrainingConnections
+from clinops_common.storage import s3_client
+from clinops_devstack.stroke_demo import (
+    MANIFEST,
+    Outcome,
+    point_at_stack,
+    report,
+    run_stroke_stage,
+    secret_values,
+)
+from clinops_operator.core.spec import Pipeline
 from clinops_operator.core.stages import Stage, task
+from clinops_trainer.lake import Lake
 
 PATIENTS = 300
 RUN_ID = "m5a1b2c3d"
+TIMEOUT_S = float(os.environ.get("CLINOPS_TEST_STAGE_TIMEOUT_S", "900"))  # longer on a loaded machine
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +45,38 @@ def sources_up(stack: Any, s3: Connections, database_url: str, mongodb_url: str)
     return stack.settings
 
 
-def test_stroke_stage_runs_its_rendered_command_on_the_harness_sources(sources_up: Any) -> None:
+@dataclass(frozen=True)
+class FirstRun:
+    pipeline: Pipeline
+    suffix: str
+    outcome: Outcome
+    lines: list[str]
+
+
+@pytest.fixture(scope="module")
+def first_run(sources_up: Any) -> FirstRun:
     settings = sources_up
     suffix = f"_{uuid.uuid4().hex[:6]}"
     p = point_at_stack(
         yaml.safe_load(MANIFEST.read_text()), settings, name=f"stroke-{suffix.strip('_')}", suffix=suffix
     )
+    lines: list[str] = []
+    out = run_stroke_stage(
+        p,
+        settings,
+        patients=PATIENTS,
+        seed=4,
+        run_id=RUN_ID,
+        secrets=secret_values(settings, suffix),
+        say=lines.append,
+        timeout_s=TIMEOUT_S,
+    )
+    return FirstRun(p, suffix, out, lines)
+
+
+def test_stroke_stage_runs_its_rendered_command_on_the_harness_sources(sources_up: Any, first_run: FirstRun) -> None:
+    settings = sources_up
+    suffix, p = first_run.suffix, first_run.pipeline
     t = task(p, Stage.STROKE, RUN_ID)
     args = t.arguments
     assert isinstance(args, StrokeArgs)
@@ -51,17 +92,7 @@ def test_stroke_stage_runs_its_rendered_command_on_the_harness_sources(sources_u
         "CLINOPS_SOURCE_HOSPITAL_ADMIN_URL",
     }
 
-    lines: list[str] = []
-    out = run_stroke_stage(
-        p,
-        settings,
-        patients=PATIENTS,
-        seed=4,
-        run_id=RUN_ID,
-        secrets=secret_values(settings, suffix),
-        say=lines.append,
-        timeout_s=float(os.environ.get("CLINOPS_TEST_STAGE_TIMEOUT_S", "900")),  # longer on a loaded machine
-    )
+    out, lines = first_run.outcome, list(first_run.lines)
     report(out, lines.append)
     text = "\n".join(lines)
     assert out.mismatches == {}, text
@@ -80,3 +111,43 @@ def test_stroke_stage_runs_its_rendered_command_on_the_harness_sources(sources_u
     train = task(p, Stage.TRAINER, RUN_ID, {Stage.STROKE: r})
     assert isinstance(train.arguments, TrainArgs)
     assert (train.arguments.snapshot_id, train.arguments.label) == (r.snapshot_id, "stroke_within_1y")
+
+
+def test_a_second_run_on_the_same_lake_writes_its_own_folder_and_is_what_the_trainer_reads(
+    sources_up: Any, first_run: FirstRun
+) -> None:
+    """The stage's own Spark settings (Hadoop's FileOutputCommitter, algorithm 1) on the harness's
+    object-locked lake: before each run had its own folders, this second write failed with
+    FileNotFoundException on ``.../_temporary/0/task_...``."""
+    settings, p = sources_up, first_run.pipeline
+    conns = settings.connections()
+    assert bucket.lock_state(s3_client(conns), conns.lake_bucket).enabled  # versioned, as in production
+    first = first_run.outcome.result
+    lines: list[str] = []
+    second_run = run_stroke_stage(
+        p,
+        settings,
+        patients=PATIENTS // 2,  # another cohort: the second run's output must differ from the first's
+        seed=5,
+        run_id="m0second",
+        secrets=secret_values(settings, first_run.suffix),
+        say=lines.append,
+        timeout_s=TIMEOUT_S,
+    )
+    report(second_run, lines.append)
+    assert second_run.mismatches == {}, "\n".join(lines)
+    second = second_run.result
+    assert second.snapshot_id != first.snapshot_id
+    assert second.output != first.output
+    assert second.output.startswith(f"s3a://{conns.lake_bucket}/features/stroke/{p.name}/run=m0second/write=")
+    assert second_run.views["output parquet"] == PATIENTS // 2
+    assert first_run.outcome.views["output parquet"] == PATIENTS  # the first run's folder is still whole
+
+    # the trainer is given the second run's snapshot and reads the second cohort's training rows
+    train = task(p, Stage.TRAINER, "m0second", {Stage.STROKE: second})
+    assert isinstance(train.arguments, TrainArgs)
+    assert train.arguments.snapshot_id == second.snapshot_id
+    lake = Lake(TrainingConnections(**conns.model_dump()), oracle_key="")
+    visits = lake.stroke_entities(lake.snapshot(train.arguments.snapshot_id))  # the trainer's own read
+    assert visits.in_window == second.training_rows == second_run.views["stroke_label"] != first.training_rows
+    assert visits.rows["patient_id"].nunique() <= PATIENTS // 2

@@ -110,11 +110,11 @@ def test_generator_to_each_source_to_the_stroke_job_with_verified_counts(
     strokes = {r["patient_id"]: r["stroke_date"] for r in ds.batch["conditions"] if r["stroke_occurred"]}
     before_stroke = [v for v in visits if v["patient_id"] not in strokes or v["visit_date"] < strokes[v["patient_id"]]]
     assert result.training_rows == len(before_stroke)
-    keys = {
-        o["Key"] for o in s3_client(s3).list_objects_v2(Bucket=s3.lake_bucket, Prefix="features/stroke/")["Contents"]
-    }
-    assert any(k.startswith("features/stroke/parquet/") and k.endswith(".parquet") for k in keys)
-    assert any(k.startswith("features/stroke/sample_csv/") and k.endswith(".csv") for k in keys)
+    folder = result.output.removeprefix(f"s3a://{s3.lake_bucket}/")
+    assert folder.startswith(f"features/stroke/it/run={args.run_id}/write=")  # the run's own folder
+    keys = {o["Key"] for o in s3_client(s3).list_objects_v2(Bucket=s3.lake_bucket, Prefix=folder)["Contents"]}
+    assert any(k.startswith(f"{folder}parquet/") and k.endswith(".parquet") for k in keys)
+    assert any(k.startswith(f"{folder}sample_csv/") and k.endswith(".csv") for k in keys)
 
     # the point-in-time training set: each visit sees its own glucose, never a later visit's
     store = OfflineStore.for_lake(s3)
@@ -207,6 +207,6 @@ def test_duplicate_null_and_wrong_typed_rows_are_quarantined_with_counts(
     result = job.stroke(spark, s3, StrokeArgs(pipeline="it", run_id=f"bad-{run}", sources=sources), Stop())
     counts = result.sources["clinical_measurements"]
     assert counts == {"read": len(visits) + 3, "quarantined": 4, "skipped": 0, "kept": len(visits) - 1}
-    q = spark.read.parquet(f"s3a://{s3.lake_bucket}/features/stroke/quarantine/run=bad-{run}").collect()
+    q = spark.read.parquet(f"{result.output}quarantine").collect()
     reasons = sorted(r["reason"] for r in q)
     assert reasons == sorted(["duplicate (patient_id, visit_date)"] * 2 + ["null patient_id", "wrong type: bmi"])

@@ -85,7 +85,8 @@ def test_apply_sets_each_layer_rule_and_a_second_run_changes_nothing(fast_minio:
     assert held["clinops-silver"]["Expiration"] == {"Days": 730}
     assert "Expiration" not in held["clinops-offline-features"]  # the sweep decides; versions go after a day
     assert held["clinops-offline-features"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
-    assert held["clinops-stroke"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 730}
+    assert held["clinops-stroke"]["Expiration"] == {"Days": 730}  # each run's folder, by age
+    assert held["clinops-stroke"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
 
     assert "lifecycle rules unchanged" in _cli(fast_minio, lake, "apply")
     assert {r["ID"]: rules.normalise(r) for r in bucket.current_rules(s3, lake)} == held

@@ -169,6 +169,11 @@ class StrokeResult(StageResult):
     stage: ClassVar[StageName] = StageName.STROKE
 
     snapshot_id: str
+    output: str = Field(
+        "",
+        description="The run's own output folder (s3a://<lake>/features/stroke/<pipeline>/run=<run id>/write=<id>/): "
+        "parquet/ (the rows as of the run's date), sample_csv/, quarantine/.",
+    )
     patients: int = Field(ge=0)
     high_risk: int = Field(ge=0)
     checks: int = Field(ge=0, description="Verification checks passed.")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 
 from clinops_common.features.definitions import FEATURE_VIEWS
@@ -22,6 +23,7 @@ class MaterializeResult:
     patients: int
     seconds: float
     incremental: bool
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: read, latest, write (encode + Redis)
 
 
 def materialize(
@@ -46,7 +48,9 @@ def materialize(
     state = online.state() if incremental else {}
     previous = offline.snapshot(state["snapshot"]) if state.get("snapshot") else None
     by_view: dict[str, pd.DataFrame] = {}
+    phases = dict.fromkeys(("read", "latest", "write"), 0.0)
     for name in names:
+        t = time.perf_counter()
         view = FEATURE_VIEWS[name]
         if previous is not None:
             seen = {f.path for f in previous.files(name)}
@@ -56,6 +60,8 @@ def materialize(
             rows = offline.read(view, snap, dates={f.date for f in new_files})
         else:
             rows = offline.read(view, snap)
+        phases["read"] += time.perf_counter() - t
+        t = time.perf_counter()
         latest = latest_rows(view, rows, as_of=end)
         if previous is not None and len(latest):
             stored = online.stored_times(view, latest[view.entity.join_key].tolist())
@@ -67,7 +73,13 @@ def materialize(
             ]
             latest = latest[newer]
         by_view[name] = latest
+        phases["latest"] += time.perf_counter() - t
+    t = time.perf_counter()
     written = online.write(by_view)
-    patients = len({p for df in by_view.values() for p in df["patient_id"]})
+    phases["write"] = time.perf_counter() - t
+    ids = [df["patient_id"].to_numpy() for df in by_view.values()]
+    patients = len(pd.unique(np.concatenate(ids))) if ids else 0
     online.set_state({"snapshot": snap.snapshot_id, "end": end.isoformat()})
-    return MaterializeResult(snap.snapshot_id, end, written, patients, time.perf_counter() - t0, previous is not None)
+    return MaterializeResult(
+        snap.snapshot_id, end, written, patients, time.perf_counter() - t0, previous is not None, phases
+    )

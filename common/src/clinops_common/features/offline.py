@@ -2,11 +2,12 @@
 
 Layout under ``features/offline/`` in the lake bucket::
 
-    <view>/date=YYYY-MM-DD/part-*.parquet     data files; written once, never modified
-    _snapshots/<snapshot id>.json             the manifest: every data file of every view
-    _snapshots/LATEST                         the id of the newest snapshot (the commit point)
+    <view>/write=<write id>/date=YYYY-MM-DD/part-*.parquet   data files; written once, never modified
+    _snapshots/<snapshot id>.json                           the manifest: every data file of every view
+    _snapshots/LATEST                                       the id of the newest snapshot (the commit point)
 
-A write adds new files; re-featurizing a date writes new files for it and the next manifest lists
+A write adds new files, each write in a folder of its own (``write=<write id>``, never written
+again: see ``write_uri``); re-featurizing a date writes new files for it and the next manifest lists
 those instead of the old ones. A snapshot therefore names an exact, immutable set of files, and a
 training set built from it can be rebuilt bit for bit later. Files no manifest lists any more are
 left for a retention sweep. One writer at a time (the operator runs one featurizer per pipeline).
@@ -66,7 +67,7 @@ class Snapshot:
 
 
 def new_snapshot_id(now: datetime | None = None) -> str:
-    """Sortable by time, unique: ``20260301T120000Z-1a2b3c4d``."""
+    """Sortable by time, unique: ``20260301T120000Z-1a2b3c4d`` (also the form of a write id)."""
     now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
@@ -84,15 +85,29 @@ class OfflineStore:
         return cls(s3_filesystem(conns), f"{conns.lake_bucket}/features/offline", spark_prefix="s3a://")
 
     def view_uri(self, view: str) -> str:
-        """Where Spark writes a view's files."""
+        """The folder of a view's files (every write's)."""
         return f"{self.spark_prefix}{self.root}/{view}"
+
+    def write_uri(self, view: str, write_id: str) -> str:
+        """Where Spark writes one write's files of a view: a folder no other write uses.
+
+        Why a folder per write: the lake bucket is versioned (object lock), and MinIO goes on listing
+        a prefix whose objects are all delete markers. Hadoop's FileOutputCommitter (algorithm 1,
+        Spark's default) commits a job by listing ``<output>/_temporary/0/``; in a folder written
+        before, that listing also returns the task folders of earlier jobs, deleted long ago, and the
+        commit fails with FileNotFoundException. In a folder of its own the listing holds only this
+        job's tasks, so the plain committer is safe, and S3A's magic or staging committers are not
+        needed: they avoid the commit's copy and make output appear at once in folders that readers
+        list, and no reader lists these folders (a snapshot names its files)."""
+        return f"{self.view_uri(view)}/write={write_id}"
 
     def _abs(self, rel: str) -> str:
         return f"{self.root}/{rel}"
 
     # ---- files ----
-    def list_files(self, view: str) -> dict[str, DataFile]:
-        base = self._abs(view)
+    def list_files(self, view: str, write_id: str | None = None) -> dict[str, DataFile]:
+        """The view's data files (only one write's with ``write_id``), by path relative to the root."""
+        base = self._abs(view if write_id is None else f"{view}/write={write_id}")
         sel = pafs.FileSelector(base, allow_not_found=True, recursive=True)
         out = {}
         for info in self.fs.get_file_info(sel):

@@ -81,30 +81,84 @@ def _strings(view: FeatureView) -> list[str]:
     return [f.name for f in view.features if f.dtype == "string"]
 
 
-def _json_column(values: pd.Series) -> np.ndarray:
-    """Each value of a string column as JSON text, encoding each distinct value once."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    texts = np.array([json.dumps(str(u)) for u in uniques] + ["null"], dtype=object)
-    out: np.ndarray = texts[codes]  # the sentinel -1 picks "null"
-    return out
+_BLOCK = 2048  # rows per transposed block
+
+
+def _records(view: FeatureView, rows: pd.DataFrame, prefix: bytes = b"", suffix: bytes = b"") -> np.ndarray:
+    """The fixed-size part of each row's value (header and numeric features), as one numpy record
+    array filled column by column (no per-row Python, no interleaving of a wide DataFrame), with a
+    constant ``prefix`` and ``suffix`` around it when given."""
+    numeric = _numeric(view)
+    fields: list[Any] = [("sid", "S8"), ("ev", "<i8"), ("cr", "<i8"), ("v", "<f8", (len(numeric),))]
+    if prefix:
+        fields.insert(0, ("pre", f"S{len(prefix)}"))
+    if suffix:
+        fields.append(("suf", f"S{len(suffix)}"))
+    packed = np.empty(len(rows), dtype=np.dtype(fields))
+    if prefix:
+        packed["pre"] = prefix
+    if suffix:
+        packed["suf"] = suffix
+    packed["sid"] = view.schema_id.encode()
+    packed["ev"] = micros(rows[view.timestamp_field])
+    packed["cr"] = micros(rows[view.created_timestamp_field])
+    if numeric:
+        # columns stacked (contiguous copies), then transposed into the records a block at a time:
+        # a block fits in cache, where column-by-column writes into wide records do not
+        columns = np.stack([rows[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in numeric])
+        values = packed["v"]
+        for i in range(0, len(rows), _BLOCK):
+            values[i : i + _BLOCK] = columns[:, i : i + _BLOCK].T
+    return packed
+
+
+def _string_parts(view: FeatureView, rows: pd.DataFrame) -> tuple[np.ndarray, list[bytes]]:
+    """Per row, the code of its combination of string values, and each combination's JSON list
+    (the few distinct combinations are encoded once each)."""
+    combo = np.zeros(len(rows), dtype=np.int64)
+    codes_by_feature, texts_by_feature = [], []
+    for name in _strings(view):
+        codes, values = pd.factorize(rows[name], use_na_sentinel=True)
+        texts_by_feature.append([json.dumps(str(u)) for u in values] + ["null"])  # the last: null
+        codes = np.where(codes < 0, len(values), codes)
+        codes_by_feature.append(codes)
+        combo = pd.factorize(combo * (len(values) + 1) + codes)[0]  # stays below rows x values
+    first = np.unique(combo, return_index=True)[1]  # a row of each combination, in code order
+    texts = [
+        ("[" + ",".join(t[c[r]] for t, c in zip(texts_by_feature, codes_by_feature, strict=True)) + "]").encode()
+        for r in first.tolist()
+    ]
+    return combo, texts
 
 
 def encode_rows(view: FeatureView, rows: pd.DataFrame) -> list[bytes]:
     """One packed value per row of ``rows`` (the view's columns): the numeric part as one numpy
-    record array (no per-row Python), the string part as a JSON list."""
-    numeric = _numeric(view)
-    record = np.dtype([("sid", "S8"), ("ev", "<i8"), ("cr", "<i8"), ("v", "<f8", (len(numeric),))])
-    packed = np.empty(len(rows), dtype=record)
-    packed["sid"] = view.schema_id.encode()
-    packed["ev"] = micros(rows[view.timestamp_field])
-    packed["cr"] = micros(rows[view.created_timestamp_field])
-    packed["v"] = rows[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
-    out: list[bytes] = packed.view(f"V{record.itemsize}").tolist()  # raw bytes, trailing zeros kept
-    strs = _strings(view)
-    if strs:
-        cols = [_json_column(rows[c]).tolist() for c in strs]
-        out = [blob + f"[{','.join(cells)}]".encode() for blob, cells in zip(out, zip(*cols, strict=True), strict=True)]
+    record array, the string part as a JSON list (encoded once per distinct combination)."""
+    packed = _records(view, rows)
+    out: list[bytes] = packed.view(f"V{packed.dtype.itemsize}").tolist()  # raw bytes, trailing zeros kept
+    if _strings(view):
+        combo, texts = _string_parts(view, rows)
+        out = [blob + texts[c] for blob, c in zip(out, combo.tolist(), strict=True)]
     return out
+
+
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def encode_bulks(view: FeatureView, rows: pd.DataFrame) -> np.ndarray:
+    """Each row's packed value already framed as a RESP bulk string (``$<len>\\r\\n<value>\\r\\n``),
+    as an object array: what the write command carries, with no per-argument packing later."""
+    numeric_size = HEADER.size + 8 * len(_numeric(view))
+    if not _strings(view):
+        packed = _records(view, rows, prefix=b"$%d\r\n" % numeric_size, suffix=b"\r\n")
+        return np.array(packed.view(f"V{packed.dtype.itemsize}").tolist(), dtype=object)
+    packed = _records(view, rows)
+    combo, texts = _string_parts(view, rows)
+    pre = [b"$%d\r\n" % (numeric_size + len(t)) for t in texts]
+    post = [t + b"\r\n" for t in texts]
+    raw = packed.view(f"V{packed.dtype.itemsize}").tolist()
+    return np.array([pre[c] + blob + post[c] for blob, c in zip(raw, combo.tolist(), strict=True)], dtype=object)
 
 
 @dataclass(frozen=True)
@@ -249,45 +303,65 @@ class OnlineStore:
         return f"{self.prefix}:patient:{patient_id}"
 
     # ---- writes ----
-    def write(self, rows_by_view: dict[str, pd.DataFrame], *, chunk: int = 2000) -> int:
+    def write(self, rows_by_view: dict[str, pd.DataFrame], *, chunk: int = 500, connections: int = 4) -> int:
         """Write each view's rows (one per patient), all views of a patient in one HSET, pipelined.
         Returns the number of (patient, view) rows written: a row older than the stored one (by
         event time, then created time) is not written (the store never goes backwards)."""
-        blobs: dict[str, pd.Series] = {}
-        for name, rows in rows_by_view.items():
-            view = feature_view(name)
-            blobs[name] = pd.Series(encode_rows(view, rows), index=rows[view.entity.join_key].to_numpy(), dtype=object)
-        if not blobs:
+        names = [n for n, rows in rows_by_view.items() if len(rows)]
+        if not names:
             return 0
-        # patients x views; a view without a row for a patient leaves its field as it is ("")
-        table = pd.concat(blobs, axis=1).fillna(b"")
-        fields = list(table.columns)
-        keys_all = [self.key(pid) for pid in table.index]
-        values = table.to_numpy(dtype=object)
-        # One script call per chunk: one HSET of every view field of each key (those not older than
-        # what is stored), then EXPIRE it. The calls are packed by hiredis and pipelined by hand:
-        # redis-py's per-argument encoding was most of the time.
-        return self._call_script(keys_all, fields, values, chunk)
+        views = [feature_view(n) for n in names]
+        ids = [rows_by_view[n][v.entity.join_key].to_numpy() for n, v in zip(names, views, strict=True)]
+        codes, patients = pd.factorize(np.concatenate(ids))
+        # patients x views of RESP bulk strings; a view without a row for a patient sends "" (left as is)
+        values = np.full((len(patients), len(names)), _bulk(b""), dtype=object)
+        at = 0
+        for j, (name, view) in enumerate(zip(names, views, strict=True)):
+            n = len(ids[j])
+            values[codes[at : at + n], j] = encode_bulks(view, rows_by_view[name])
+            at += n
+        keys = [_bulk(self.key(str(pid)).encode()) for pid in patients]
+        return self._call_script(keys, names, values, chunk, connections)
 
-    def _call_script(self, keys: list[str], fields: list[str], values: np.ndarray, chunk: int) -> int:
-        import hiredis
+    def _call_script(
+        self, keys: list[bytes], fields: list[str], values: np.ndarray, chunk: int, connections: int
+    ) -> int:
+        """One script call per chunk of keys, sent as ready-made RESP (hiredis' per-argument packing
+        was most of the client's time), pipelined on up to ``connections`` connections at once: one
+        thread builds a chunk's command while others wait on the socket and the server runs theirs."""
+        sha = self._script_sha().encode()
+        tail = _bulk(b"%d" % self.key_ttl) + _bulk(b"%d" % len(fields)) + b"".join(_bulk(f.encode()) for f in fields)
+        starts = list(range(0, len(keys), chunk))
 
-        sha = self._script_sha()
-        commands = []
-        for i in range(0, len(keys), chunk):
-            args: list[bytes | str | int] = ["EVALSHA", sha, min(chunk, len(keys) - i), *keys[i : i + chunk]]
-            args += [self.key_ttl, len(fields), *fields]
-            args.extend(values[i : i + chunk].ravel().tolist())
-            commands.append(hiredis.pack_command(tuple(args)))  # type: ignore[arg-type]
-        conn = self.client.connection_pool.get_connection()
-        try:
-            conn.send_packed_command(commands)  # type: ignore[no-untyped-call]
-            replies = [conn.read_response(disable_decoding=True) for _ in commands]
-        except BaseException:
-            conn.disconnect()  # type: ignore[no-untyped-call]
-            raise
-        finally:
-            self.client.connection_pool.release(conn)
+        def command(i: int) -> bytes:
+            k = min(chunk, len(keys) - i)
+            head = b"*%d\r\n$7\r\nEVALSHA\r\n%s%s" % (
+                3 + k + 2 + len(fields) + k * len(fields),
+                _bulk(sha),
+                _bulk(b"%d" % k),
+            )
+            return b"".join((head, *keys[i : i + k], tail, *values[i : i + k].ravel().tolist()))
+
+        def send(mine: list[int]) -> list[Any]:
+            conn = self.client.connection_pool.get_connection()
+            try:
+                for i in mine:
+                    conn.send_packed_command([command(i)], check_health=False)  # type: ignore[no-untyped-call]
+                return [conn.read_response(disable_decoding=True) for _ in mine]
+            except BaseException:
+                conn.disconnect()  # type: ignore[no-untyped-call]
+                raise
+            finally:
+                self.client.connection_pool.release(conn)
+
+        lanes = max(1, min(connections, len(starts)))
+        if lanes == 1:
+            replies = send(starts)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(lanes, thread_name_prefix="online-write") as pool:
+                replies = [r for part in pool.map(send, [starts[j::lanes] for j in range(lanes)]) for r in part]
         errors = [r for r in replies if isinstance(r, Exception)]
         if errors:
             raise OnlineStoreError(f"online write failed: {errors[0]}")

@@ -8,14 +8,15 @@ does.
 
 The lake bucket is versioned (object lock needs it): an expiry makes the current version noncurrent
 (a delete marker), and noncurrent versions go ``noncurrent_days`` later, once any lock on them has
-passed (the server never removes a locked version). Layers whose current objects must never expire
-by age keep only the noncurrent rule:
+passed (the server never removes a locked version). ``features/offline/``, whose current objects
+must never expire by age, keeps only the noncurrent rule: which files are still needed is known only
+from the snapshot manifests; the sweep (``sweep.py``) deletes what no kept snapshot lists, and the
+rule then removes the noncurrent versions it leaves.
 
-- ``features/offline/``: which files are still needed is known only from the snapshot manifests;
-  the sweep (``sweep.py``) deletes what no kept snapshot lists, and the rule then removes the
-  noncurrent versions it leaves;
-- ``features/stroke/``: the latest stroke output is rewritten by every run; replaced outputs are
-  kept ``stroke_days`` as noncurrent versions.
+``features/stroke/`` holds one folder per stroke run (``<pipeline>/run=<run id>/write=<id>/``: its
+Parquet, CSV sample and quarantine), written once and named by the run's result; each folder expires
+``stroke_days`` after its write, the newest one too when no run has come for that long (the views
+themselves are in the offline store's snapshots, kept by the sweep).
 
 ``state/``, ``runs/``, ``batch/`` and ``synthetic/`` have no rule: bookkeeping, run results, the batch
 sources' copies and the generator's truth are kept until someone deletes them.
@@ -45,7 +46,9 @@ class RetentionSettings(BaseSettings):
     offline_features_days: int = Field(
         730, ge=1, description="Offline snapshots older than this are expired by the sweep (never a named one)."
     )
-    stroke_days: int = Field(730, ge=1, description="Replaced stroke outputs (noncurrent versions).")
+    stroke_days: int = Field(
+        730, ge=1, description="Each stroke run's output folder (features/stroke/), counted from its write."
+    )
     noncurrent_days: int = Field(1, ge=1, description="Noncurrent versions (after expiry or a sweep) go this later.")
     sweep_grace_hours: int = Field(
         24, ge=0, description="The sweep leaves files younger than this (a featurizer may be writing them)."
@@ -84,7 +87,7 @@ def layer_rules(s: RetentionSettings) -> list[LayerRule]:
         LayerRule(
             "offline-features", "features/offline/", None, s.noncurrent_days, "sweep expires snapshots and files"
         ),
-        LayerRule("stroke", "features/stroke/", None, s.stroke_days, "latest output kept; replaced ones expire"),
+        LayerRule("stroke", "features/stroke/", s.stroke_days, s.noncurrent_days, "one folder per run, by age"),
     ]
 
 

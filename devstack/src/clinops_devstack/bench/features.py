@@ -3,6 +3,9 @@
 Prints one ``name=value`` per line:
 
 - ``materialize_rows_per_s``: offline snapshot (local Parquet) -> Redis, (patient, view) rows per second;
+  its profile ``materialize_read_s`` (the snapshot's files to frames), ``_latest_s`` (the row per
+  patient), ``_write_s`` (encoding and the Redis writes, overlapped) and ``materialize_redis_server_s``
+  (the server's own time in those commands, from ``INFO commandstats``);
   ``redis_hset_ceiling_rows_per_s``: ``redis-benchmark -t hset -P 16 -d <our mean packed row size>``
   on the same server right after (one HSET of one row-sized value each: what the server and the
   loopback take with no client work at all); ``materialize_vs_ceiling_ratio``;
@@ -130,12 +133,17 @@ def bench_online(work: Path, patients: int, reads: int, rng: np.random.Generator
         store.commit(added)
         online = OnlineStore(client, prefix="bench")
         mem0 = int(client.info("memory")["used_memory"])
+        client.config_resetstat()
         result = materialize(store, online, end=datetime(2026, 3, 2, tzinfo=UTC))
+        server_us = sum(int(v["usec"]) for v in client.info("commandstats").values())
         mem1 = int(client.info("memory")["used_memory"])
         say("materialize_patients", result.patients)
         say("materialize_rows", result.rows)
         say("materialize_s", result.seconds)
         say("materialize_rows_per_s", result.rows / result.seconds)
+        for phase, seconds in result.phases.items():  # the profile: where the seconds went
+            say(f"materialize_{phase}_s", seconds)
+        say("materialize_redis_server_s", server_us / 1e6)  # the server's own time in our commands
         row_bytes = packed_row_bytes(client, online, ids[:1000])
         ceiling = redis_hset_ceiling(stack.connections().redis_url.get_secret_value(), row_bytes, result.rows)
         say("materialize_packed_row_bytes", row_bytes)
@@ -144,29 +152,37 @@ def bench_online(work: Path, patients: int, reads: int, rng: np.random.Generator
         say("load_average_1m", os.getloadavg()[0])
         say("redis_bytes_per_patient", (mem1 - mem0) / patients)
         say("redis_memory_usage_one_key_bytes", int(client.memory_usage(online.key(str(ids[0]))) or 0))
-        service = FEATURE_SERVICES["adverse_event_v1"]
-        reader = OnlineStore(client, prefix="bench", clock=lambda: datetime(2026, 3, 1, 23, tzinfo=UTC).timestamp())
-        fields = list(service.views_used)
-        picks = ids[rng.integers(0, patients, reads)].tolist()
-        for pid in picks[:200]:  # warm up both paths
-            reader.get_online_features(service, [pid])
-            client.hmget(online.key(pid), fields)
-        ours, raw = [], []
-        for pid in picks:  # interleaved, so both see the same server state
-            t = time.perf_counter()
-            reader.get_online_features(service, [pid])
-            ours.append(time.perf_counter() - t)
-            key = online.key(pid)
-            t = time.perf_counter()
-            client.hmget(key, fields)
-            raw.append(time.perf_counter() - t)
-        say("online_features_per_read", len(service.refs))
-        say("online_read_p50_ms", percentile_ms(ours, 50))
-        say("online_read_p99_ms", percentile_ms(ours, 99))
-        say("redis_raw_read_p50_ms", percentile_ms(raw, 50))
-        say("redis_raw_read_p99_ms", percentile_ms(raw, 99))
-        say("online_vs_raw_p99_ratio", percentile_ms(ours, 99) / percentile_ms(raw, 99))
+        bench_reads(client, online, ids, reads, rng)
         client.close()
+
+
+def bench_reads(
+    client: redis.Redis, online: OnlineStore, ids: np.ndarray, reads: int, rng: np.random.Generator
+) -> None:
+    """``get_online_features`` of one patient beside a bare HMGET of the same fields, interleaved."""
+    patients = len(ids)
+    service = FEATURE_SERVICES["adverse_event_v1"]
+    reader = OnlineStore(client, prefix="bench", clock=lambda: datetime(2026, 3, 1, 23, tzinfo=UTC).timestamp())
+    fields = list(service.views_used)
+    picks = ids[rng.integers(0, patients, reads)].tolist()
+    for pid in picks[:200]:  # warm up both paths
+        reader.get_online_features(service, [pid])
+        client.hmget(online.key(pid), fields)
+    ours, raw = [], []
+    for pid in picks:  # interleaved, so both see the same server state
+        t = time.perf_counter()
+        reader.get_online_features(service, [pid])
+        ours.append(time.perf_counter() - t)
+        key = online.key(pid)
+        t = time.perf_counter()
+        client.hmget(key, fields)
+        raw.append(time.perf_counter() - t)
+    say("online_features_per_read", len(service.refs))
+    say("online_read_p50_ms", percentile_ms(ours, 50))
+    say("online_read_p99_ms", percentile_ms(ours, 99))
+    say("redis_raw_read_p50_ms", percentile_ms(raw, 50))
+    say("redis_raw_read_p99_ms", percentile_ms(raw, 99))
+    say("online_vs_raw_p99_ratio", percentile_ms(ours, 99) / percentile_ms(raw, 99))
 
 
 def bench_pit(work: Path, entity_rows_n: int, pit_patients: int, pit_hours: int) -> None:

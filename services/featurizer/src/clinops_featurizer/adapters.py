@@ -9,7 +9,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clinops_common.features.definitions import EVENT_TIMESTAMP
-from clinops_common.features.offline import WHOLE_VIEW, DataFile, OfflineStore, Snapshot
+from clinops_common.features.offline import WHOLE_VIEW, DataFile, OfflineStore, Snapshot, new_snapshot_id
 from clinops_common.lake import BATCH_SCHEMAS, SILVER_SCHEMAS, BatchTable, SilverTable, batch_path, silver_path
 
 
@@ -62,20 +62,21 @@ def write_views(
     before_commit: Callable[[], None] = lambda: None,
     whole: bool = False,
 ) -> Snapshot:
-    """Append each view's rows as new files under ``<view>/date=...`` (``date=all`` with ``whole``) and
-    commit one snapshot in which they replace the earlier files of the same dates (``before_commit``
-    may still refuse)."""
+    """Write each view's rows as new files under ``<view>/write=<new id>/date=...`` (``date=all`` with
+    ``whole``) and commit one snapshot in which they replace the earlier files of the same dates
+    (``before_commit`` may still refuse). The write's folder is new (``OfflineStore.write_uri``: why
+    the plain committer is safe there), and its files are the ones listed under it."""
+    write_id = new_snapshot_id()
     added: dict[str, list[DataFile]] = {}
     for name, df in views.items():
-        before = set(store.list_files(name))
         part = F.lit(WHOLE_VIEW) if whole else F.date_format(EVENT_TIMESTAMP, "yyyy-MM-dd")
         (
             df.withColumn("date", part)
             .repartition("date")
-            .write.mode("append")
+            .write.mode("errorifexists")
             .partitionBy("date")
-            .parquet(store.view_uri(name))
+            .parquet(store.write_uri(name, write_id))
         )
-        added[name] = [f for p, f in store.list_files(name).items() if p not in before]
+        added[name] = list(store.list_files(name, write_id).values())
     before_commit()
     return store.commit(added)

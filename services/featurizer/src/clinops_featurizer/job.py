@@ -95,18 +95,34 @@ def featurize(spark: SparkSession, conns: Connections, args: FeaturizeArgs, stop
     )
 
 
+def stroke_output_uri(bucket: str, pipeline: str, run_id: str, write_id: str) -> str:
+    """The folder of one stroke run's output (``parquet/``, ``sample_csv/``, ``quarantine/``):
+    ``features/stroke/<pipeline>/run=<run id>/write=<write id>/``, written once. The write id makes
+    it new even when a run id comes again (a retried stage), so Hadoop's plain committer is safe in
+    it (``OfflineStore.write_uri`` says why); the lake's ``clinops-stroke`` rule expires it by age.
+    Readers find a run's folder in its result (``StrokeResult.output``), never by listing."""
+    for part, what in ((pipeline, "pipeline"), (run_id, "run id")):
+        if not part or "/" in part:
+            raise ArgumentsError(f"{what} {part!r} cannot name a lake folder")
+    from clinops_common.lake import features_path
+
+    return features_path(bucket, "stroke", pipeline, f"run={run_id}", f"write={write_id}") + "/"
+
+
 def stroke(spark: SparkSession, conns: Connections, args: StrokeArgs, stop: Stop) -> StrokeResult:
     """Raises ``SourceError`` naming an unreadable source, ``StrokeVerificationError`` with every failed
-    check; writes nothing then (quarantined rows are written only with a snapshot)."""
+    check; writes nothing then (quarantined rows are written only with a snapshot). The run's Parquet,
+    CSV sample and quarantine go to a folder of its own (``stroke_output_uri``)."""
     from pyspark.sql import functions as F
 
     from clinops_common.features.definitions import STROKE_LABEL_VIEW, STROKE_VIEW
-    from clinops_common.lake import features_path
+    from clinops_common.features.offline import new_snapshot_id
     from clinops_common.sources import lake_sources
     from clinops_featurizer.sources import read_source
     from clinops_featurizer.stroke import clean, stroke_views, verify_stroke
 
     ref = args.as_of or datetime.now(UTC).date()
+    out = stroke_output_uri(conns.lake_bucket, args.pipeline, args.run_id, new_snapshot_id())
     sources = {s.table: s for s in (args.sources or lake_sources(conns.lake_bucket))}
     missing = sorted(
         {"demographics", "clinical_measurements", "hospital_admin", "lifestyle", "conditions"} - set(sources)
@@ -124,28 +140,26 @@ def stroke(spark: SparkSession, conns: Connections, args: StrokeArgs, stop: Stop
     stop.check()
     risk = views[STROKE_VIEW.name]
     latest = risk.filter(F.col("event_timestamp") == F.lit(ref).cast("timestamp"))
-    out = features_path(conns.lake_bucket, "stroke")
-    latest.write.mode("overwrite").parquet(f"{out}/parquet")
+    latest.write.mode("errorifexists").parquet(f"{out}parquet")
     (
         latest.orderBy("patient_id")
         .limit(args.sample_rows)
         .coalesce(1)
-        .write.mode("overwrite")
+        .write.mode("errorifexists")
         .option("header", True)
-        .csv(f"{out}/sample_csv")
+        .csv(f"{out}sample_csv")
     )
     quarantine = None
     for c in cleaned.values():
         quarantine = c.quarantine if quarantine is None else quarantine.unionByName(c.quarantine)
     if quarantine is not None:
-        quarantine.withColumn("run_id", F.lit(args.run_id)).write.mode("overwrite").parquet(
-            f"{out}/quarantine/run={args.run_id}"
-        )
+        quarantine.withColumn("run_id", F.lit(args.run_id)).write.mode("errorifexists").parquet(f"{out}quarantine")
     snap = adapters.write_views(OfflineStore.for_lake(conns), views, before_commit=stop.check, whole=True)
     return StrokeResult(
         pipeline=args.pipeline,
         run_id=args.run_id,
         snapshot_id=snap.snapshot_id,
+        output=out,
         patients=latest.count(),
         high_risk=latest.filter(F.col("risk_category") == "high").count(),
         checks=len(checks),
