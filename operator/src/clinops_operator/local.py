@@ -44,8 +44,11 @@ from clinops_operator.recorder import CHILD_PID, EXIT, PID
 
 TASK = "task.json"
 # What a local stage inherits from the operator besides the rendered variables: the machine's basics
-# and the settings that say where a stage runs here (Spark master, jar folder, caches).
-PASS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "JAVA_HOME", "VIRTUAL_ENV", "PYTHONPATH", "SPARK_LOCAL_IP")
+# and the settings that say where a stage runs here (Spark master, jar folder, JVM options, caches).
+PASS = (
+    "PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "JAVA_HOME", "JAVA_TOOL_OPTIONS", "VIRTUAL_ENV", "PYTHONPATH",
+    "SPARK_LOCAL_IP",
+)  # fmt: skip
 PASS_PREFIXES = (
     "CLINOPS_SPARK_",
     "CLINOPS_TRAINER_",
