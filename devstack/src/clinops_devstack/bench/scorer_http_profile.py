@@ -198,6 +198,7 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
     facts = Facts()
     facts["loadavg_1m_start"] = round(os.getloadavg()[0], 2)
     workdir = Path(tempfile.mkdtemp(prefix="clinops-profile-http-"))
+    say(f"stack: redis, postgres (server logs, load files and the model cache in {workdir})")
     with scratch_stack(["redis", "postgres"], start_timeout_s=120) as stack:
         conns = stack.connections()
         database_url = conns.database_url.get_secret_value()
