@@ -3,7 +3,8 @@
 ``make profile-scorer`` times the scorer's own request path in process; this adds what the HTTP
 server wraps around it. Real Redis and PostgreSQL on free ports, the benchmark's patients and
 champion (saved into a model cache: the scorer serves it from there, as after a restart with the
-registry unreachable, so no MLflow is needed), and the BentoML hello reference beside it:
+registry unreachable, so no MLflow is needed), the BentoML hello reference beside it, and under both
+a bare Starlette app on the same uvicorn (``clinops_devstack.bench.bare``: what BentoML itself adds):
 
 1. ``asgi``: each app's ASGI stack (BentoML's middlewares, request parsing, the thread hop, the
    handler, the response model) called in process on uvloop, requests one after another, no
@@ -25,6 +26,7 @@ import io
 import json
 import os
 import pstats
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,7 +46,11 @@ from clinops_devstack import supervisor
 from clinops_devstack.bench.scorer import MODEL, PREFIX, bench_package, load, server, synthetic_views, tree_cpu_s
 from clinops_devstack.scratch import scratch_stack
 
-APPS = {"scorer": "clinops_scorer.service:Scorer", "hello": "clinops_devstack.bench.hello:Hello"}
+APPS = {
+    "scorer": "clinops_scorer.service:Scorer",
+    "hello": "clinops_devstack.bench.hello:Hello",
+    "starlette": "clinops_devstack.bench.bare:app",  # the floor: no BentoML
+}
 DEAD_REGISTRY = "http://127.0.0.1:9"  # nothing listens: the scorer loads the cached version
 
 
@@ -115,7 +121,7 @@ async def _asgi(target: str, n: int, top: int, sort: str) -> dict[str, Any]:
 
     module, attr = target.split(":")
     svc = getattr(importlib.import_module(module), attr)
-    app = svc.to_asgi(is_main=True)
+    app = svc.to_asgi(is_main=True) if hasattr(svc, "to_asgi") else svc
     bodies = [json.dumps({"patient_id": f"PT{i % 10_000:05d}"}).encode() for i in range(n)]
     out: dict[str, Any] = {}
     async with app.router.lifespan_context(app):
@@ -158,8 +164,11 @@ def _worker_and_rest(pid: int) -> tuple[float, float]:
         children = root.children(recursive=True)
     except psutil.Error:
         return 0.0, 0.0
-    workers = sum(tree_cpu_s(c.pid) for c in children if "_bentoml_impl.worker" in " ".join(c.cmdline()))
-    return workers, tree_cpu_s(pid) - workers
+    workers = [c for c in children if "_bentoml_impl.worker" in " ".join(c.cmdline())]
+    if not workers:  # not BentoML: the server is the process itself
+        return tree_cpu_s(pid), 0.0
+    spent = sum(tree_cpu_s(c.pid) for c in workers)
+    return spent, tree_cpu_s(pid) - spent
 
 
 def main() -> None:  # noqa: PLR0915 - one straight script, step by step
@@ -171,7 +180,7 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
     p.add_argument("--cprofile", type=int, default=0, metavar="N", help="print the top N functions of each ASGI loop")
     p.add_argument("--sort", default="tottime", help="cProfile order: tottime or cumulative")
     p.add_argument("--only", choices=["asgi", "http"], help="run one of the two parts")
-    p.add_argument("--apps", default="scorer,hello", help="comma-separated: scorer, hello")
+    p.add_argument("--apps", default="scorer,hello,starlette", help="comma-separated: scorer, hello, starlette")
     p.add_argument(
         "--sources",
         help="HTTP part only: serve from these source folders first on PYTHONPATH (another checkout's "
@@ -183,11 +192,13 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
         asgi_child(args.asgi_child, args.requests, args.cprofile, args.sort)
         return
     apps = [a for a in args.apps.split(",") if a]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers and the stack on the way out
     if args.sources and args.only != "http":
         p.error("--sources needs --only http")
     facts = Facts()
     facts["loadavg_1m_start"] = round(os.getloadavg()[0], 2)
     workdir = Path(tempfile.mkdtemp(prefix="clinops-profile-http-"))
+    say(f"stack: redis, postgres (server logs, load files and the model cache in {workdir})")
     with scratch_stack(["redis", "postgres"], start_timeout_s=120) as stack:
         conns = stack.connections()
         database_url = conns.database_url.get_secret_value()
@@ -231,6 +242,9 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
                 port = port_for.select_random()
                 if app == "scorer":
                     argv = [sys.executable, "-m", "clinops_scorer", "serve", "--port", str(port)]
+                elif app == "starlette":
+                    argv = [sys.executable, "-m", "uvicorn", APPS[app], "--port", str(port), "--loop", "uvloop"]
+                    argv += ["--http", "httptools", "--no-access-log", "--log-level", "warning"]
                 else:
                     argv = [sys.executable, "-m", "bentoml", "serve", APPS[app], "--port", str(port)]
                 with server(argv, env, workdir / f"{app}.log", port) as (url, pid):
