@@ -200,14 +200,17 @@ def run_stroke_stage(
                 os.environ[k] = v
     say(f"==> the operator's stroke stage: python -m {t.stage.package} {' '.join(t.args)}")
     start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", t.stage.package, *t.args],
-        env=stage_env(t, secrets, settings),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout_s,
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", t.stage.package, *t.args],
+            env=stage_env(t, secrets, settings),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        raise DemoError(f"the stroke stage ran past {timeout_s:.0f} s (--stage-timeout-s)") from None
     stage_s = time.perf_counter() - start
     log = Path(".local/logs/demo-stroke-stage.log")
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -259,6 +262,9 @@ def main(
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 1,
     manifest: Annotated[Path, typer.Option(help="The batch pipeline to run.")] = MANIFEST,
     run_id: Annotated[str | None, typer.Option(help="Run id (default: demo-stroke-<time>).")] = None,
+    stage_timeout_s: Annotated[
+        float, typer.Option(help="Seconds the stroke stage may run (a loaded 2-core machine needs minutes).")
+    ] = 1800,
 ) -> None:
     """Run the stroke stage of MANIFEST on `make up`'s stack from its real sources and check its views."""
     settings = StackSettings()
@@ -267,7 +273,14 @@ def main(
     rid = run_id or time.strftime("demo-stroke-%Y%m%dT%H%M%S", time.gmtime())
     try:
         outcome = run_stroke_stage(
-            p, settings, patients=patients, seed=seed, run_id=rid, secrets=secret_values(settings), say=print
+            p,
+            settings,
+            patients=patients,
+            seed=seed,
+            run_id=rid,
+            secrets=secret_values(settings),
+            say=print,
+            timeout_s=stage_timeout_s,
         )
     except DemoError as err:
         print(f"demo-stroke failed: {err}", file=sys.stderr)
