@@ -179,6 +179,10 @@ demo-stroke: ## The stroke pipeline's stroke stage from its real sources: genera
 features-catalogue: ## Print the feature catalogue (entity, views, services; FEATURES=1 lists every feature)
 	@$(FEATURIZER) catalogue $(if $(FEATURES),--features,)
 
+.PHONY: test-scenarios
+test-scenarios: ## The monitor's scenario worlds through the featurizer, trainer and batch scorer (slow: not in make test)
+	@CLINOPS_SCENARIOS_REAL_PATH=1 MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(RUN) pytest tests/integration/monitor/test_scenarios_real_path.py -x -s
+
 .PHONY: bench-monitor
 bench-monitor: ## Monitor benchmark: one evaluation over 1M labelled predictions, then the four scenario worlds (name=value)
 	@$(RUN) python -m clinops_devstack.bench.monitor

@@ -66,7 +66,7 @@ def runs(cluster: Any, monitor_db: str, s3: Connections) -> Iterator[dict[str, R
             lake = scenarios.lake_for(s3, name)
             write_outcomes(lake, world)
             outcomes = scenarios.run(
-                world,
+                scenarios.StaticReferences(world.reference),
                 kube.get(ns, name),
                 settings=settings,
                 conns=lake,

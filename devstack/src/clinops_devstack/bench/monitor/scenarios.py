@@ -10,11 +10,11 @@ import boto3
 
 from clinops_common.settings import Connections
 from clinops_common.synthetic.config import ScenarioKind
-from clinops_devstack.bench.monitor.world import START, World
+from clinops_devstack.bench.monitor.world import START
 from clinops_monitor.adapters.postgres import Database
 from clinops_monitor.config import MonitorSettings, PipelineView
 from clinops_monitor.core.evaluation import Reference
-from clinops_monitor.job import Outcome, PipelinePatcher, run_evaluation
+from clinops_monitor.job import Outcome, PipelinePatcher, ReferenceSource, run_evaluation
 
 SCENARIOS: tuple[ScenarioKind, ...] = ("stable", "concept_drift", "covariate_shift", "calibration_drift")
 
@@ -57,7 +57,7 @@ def clock(start_day: float, end_day: float, step_hours: float) -> list[datetime]
 
 
 def run(
-    world: World,
+    references: ReferenceSource,
     pipeline: PipelineView,
     *,
     settings: MonitorSettings,
@@ -71,7 +71,6 @@ def run(
     step_hours: float = 12.0,
 ) -> list[Outcome]:
     """Evaluate the pipeline as of each tick of the simulated clock (``refresh`` re-reads the CR)."""
-    refs = StaticReferences(world.reference)
     outcomes = []
     for as_of in clock(start_day, end_day, step_hours):
         view = refresh() if refresh else pipeline
@@ -82,7 +81,7 @@ def run(
                 settings=settings,
                 conns=conns,
                 db=db,
-                references=refs,
+                references=references,
                 patcher=patcher,
                 training_in_flight=training_in_flight,
             )
