@@ -3,23 +3,30 @@
 1. **system**: Debian 12 from the machine's own apt sources (mmdebstrap, minbase) with the packages of
    ``image/packages.txt`` and the non-root user ``clinops`` (10001). Keyed by that list and the sources.
 2. **python**: a virtualenv at ``/opt/clinops/venv`` with the third-party packages of the committed
-   ``uv.lock`` (``uv export``; the trainer image adds torch), byte-compiled at their final paths.
-   Keyed by ``uv.lock`` and the image's package set.
+   ``uv.lock`` (``uv export``), byte-compiled at their final paths. Keyed by ``uv.lock`` and the
+   image's package set. ``clinops-trainer`` shares this layer with ``clinops`` and adds one of its own
+   with what only the trainer needs (torch, full MLflow, XGBoost, matplotlib).
 3. **code**: the workspace's own packages (wheels built by ``uv build``, unpacked into the venv) and the
    entry point ``image/entrypoint.sh`` as ``/usr/local/bin/clinops``. Keyed by the sources' content,
    so a code-only change rebuilds this layer alone (seconds).
 
-The images (PLAN decision 1): ``clinops`` (every component except the trainer) and ``clinops-trainer``
-(the same plus torch). Each is written as an OCI image layout under ``.local/images/<name>`` (hard links
-to the cached layers: ``skopeo copy oci:.local/images/clinops docker://<registry>/clinops:<tag>`` pushes
-it) and imported into the real node's containerd when that node runs. ``image/Containerfile`` builds the
-same image with Docker or podman from the same package list and entry point.
+The images: ``clinops`` (every component except the trainer) and ``clinops-trainer`` (the same plus the
+trainer). PyPI's only Linux torch wheel is the CUDA build (no CPU-only wheel is reachable from here);
+its shared libraries link against the CUDA runtime wheels (``nvidia-*``), so those stay, but Triton
+(the GPU kernel compiler, imported only by ``torch.compile``) is left out: about 1 GB less, and
+training on CPU is unaffected (the local-cluster e2e trains the ``pytorch-mlp`` family in it).
+
+Each image is written as an OCI image layout under ``.local/images/<name>`` (hard links to the cached
+layers: ``skopeo copy oci:.local/images/clinops docker://<registry>/clinops:<tag>`` pushes it) and
+imported into the real node's containerd when that node runs. ``image/Containerfile`` builds the same
+image with Docker or podman from the same package list and entry point.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -68,6 +75,10 @@ MEMBERS: dict[str, tuple[str, ...]] = {
     ),
 }
 MEMBERS["clinops-trainer"] = (*MEMBERS["clinops"], "clinops-trainer")
+# Each image's Python layers, bottom first: the trainer's adds what the base image lacks.
+PYTHON_LAYERS: dict[str, tuple[str, ...]] = {"clinops": ("clinops",), "clinops-trainer": ("clinops", "clinops-trainer")}
+# Locked packages no image installs: Triton is torch's GPU compiler (torch.compile only), ~1 GB.
+LEFT_OUT = frozenset({"triton"})
 MEMBER_DIRS = {
     "clinops-common": "common",
     "clinops-operator": "operator",
@@ -179,8 +190,7 @@ def _uv() -> str:
     return shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
 
 
-def requirements(image: str) -> str:
-    """The pinned third-party requirements of an image's members, from the committed uv.lock."""
+def _export(image: str) -> str:
     packages = [x for m in MEMBERS[image] for x in ("--package", m)]
     return _run(
         [_uv(), "export", "--frozen", "--no-dev", "--no-emit-workspace", "--no-hashes", "--no-header", *packages],
@@ -188,8 +198,28 @@ def requirements(image: str) -> str:
     )
 
 
-def python_key(image: str) -> str:
-    return _digest((REPO_ROOT / "uv.lock").read_bytes(), requirements(image).encode(), b"/usr/bin/python3.11")
+def _lines(export: str) -> list[str]:
+    return [line for line in export.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[=<>!~ ;\[]", requirement, maxsplit=1)[0].strip().lower()
+
+
+def requirements(layer: str) -> str:
+    """The pinned third-party requirements of one Python layer, from the committed uv.lock: every
+    package of the layer's image that no layer below it holds, less ``LEFT_OUT``."""
+    export = _export(layer)
+    held = {line for lower in PYTHON_LAYERS[layer][:-1] for line in _lines(_export(lower))}
+    lines = _lines(export)
+    kept = [line for line in lines if line not in held and _name(line) not in LEFT_OUT]
+    if kept == lines:
+        return export  # the export as uv writes it (its text is part of the layer's cache key)
+    return "".join(f"{line}\n" for line in kept)
+
+
+def python_key(layer: str) -> str:
+    return _digest((REPO_ROOT / "uv.lock").read_bytes(), requirements(layer).encode(), b"/usr/bin/python3.11")
 
 
 def _uv_env() -> dict[str, str]:
@@ -318,10 +348,17 @@ def image_config(name: str) -> oci.ImageConfig:
     )
 
 
+def _layer_keys(name: str) -> list[tuple[str, str]]:
+    return [
+        ("system", system_key()),
+        *((f"python-{layer}", python_key(layer)) for layer in PYTHON_LAYERS[name]),
+        (f"code-{name}", code_key(name)),
+    ]
+
+
 def is_built(s: StackSettings, name: str) -> bool:
     """Whether every layer of ``name`` at the current sources is in the cache."""
-    keys = [("system", system_key()), (f"python-{name}", python_key(name)), (f"code-{name}", code_key(name))]
-    return all((_layers_dir(s) / f"{layer}-{key}.tar").exists() for layer, key in keys)
+    return all((_layers_dir(s) / f"{layer}-{key}.tar").exists() for layer, key in _layer_keys(name))
 
 
 def build(s: StackSettings, name: str, say: Say = print, tag: str | None = None) -> Built:
@@ -330,7 +367,10 @@ def build(s: StackSettings, name: str, say: Say = print, tag: str | None = None)
         raise ImageBuildError(f"unknown image {name!r}: one of {sorted(MEMBERS)}")
     layers = [
         _cached_layer(s, "system", system_key(), _build_system, say),
-        _cached_layer(s, f"python-{name}", python_key(name), _build_python(name), say),
+        *(
+            _cached_layer(s, f"python-{layer}", python_key(layer), _build_python(layer), say)
+            for layer in PYTHON_LAYERS[name]
+        ),
         _cached_layer(s, f"code-{name}", code_key(name), _build_code(name), say),
     ]
     ref = image_ref(name, tag)

@@ -41,3 +41,8 @@ def test_both_builds_install_the_same_workspace_members() -> None:
             assert image.MEMBER_DIRS[member].removeprefix("services/") in TEXT
     assert "clinops-trainer" in TEXT
     assert "services/trainer" in TEXT
+
+
+def test_both_builds_leave_out_the_same_locked_packages() -> None:
+    for name in image.LEFT_OUT:
+        assert f"grep -v '^{name}=='" in TEXT, f"the Containerfile installs {name}, which `make image` leaves out"

@@ -1,0 +1,311 @@
+"""End to end on the local cluster: the chart's pods and a pipeline's Jobs run for real on the real node.
+
+The local control plane (etcd, kube-apiserver, controller manager, scheduler, kwok) with its one real
+kubelet node (containerd + runc), the images of `make image` imported into it, and the harness's
+MinIO, Redis, PostgreSQL and MLflow on loopback. The steps (tests/e2e/e2e_steps.py) are the kind
+scenario's:
+
+1. ``helm install`` the chart: the operator's pod runs the clinops image on the real node under its
+   ServiceAccount (host network; it reaches the API server on loopback) and becomes Ready.
+2. Secrets created; the example pipeline applied, pointed at the local stack, its pods placed on the
+   real node with a fraction of a core each (``spec.pods``).
+3. The materializer Job's pod writes the online store and the trainer Job's pod (clinops-trainer
+   image, torch on CPU) trains ``pytorch-mlp`` and registers it in MLflow as the champion.
+4. ``helm upgrade`` adds a scorer: its pod loads the champion and answers ``/predict`` through its
+   Service's endpoint (the pod's host-network address).
+5. A second pipeline whose lake holds no offline snapshot (bad input): its materializer pod fails, and
+   the pipeline fails with the Job's reason; the pod's log says why.
+6. Deleting a pipeline deletes every child and pod (owner references, the garbage collector).
+
+Not yet real here: the processor's and featurizer's SparkApplications. No spark-operator runs on this
+cluster yet, so kwok's stand-in completes them; the offline snapshot they would write is written before
+the pipeline is applied by the featurizer's own Spark code (``clinops_devstack.cohort``) in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from e2e_steps import (
+    child_pods,
+    create_secret,
+    get,
+    helm_install,
+    helm_upgrade,
+    items,
+    pipeline_body,
+    predict,
+    service_endpoints,
+    wait_gone,
+    wait_phase,
+)
+
+from clinops_common import db
+from clinops_common.settings import Connections
+from clinops_common.storage import s3_client
+from clinops_common.synthetic import FaultRates, GeneratorConfig
+from clinops_devstack import node, toolchain
+from clinops_devstack.cohort import Cohort, build_cohort
+
+pytestmark = pytest.mark.e2e
+
+RELEASE = "clinops"
+NAMESPACE = "clinops-e2e"
+LAKE_BUCKET = "e2e-lake"
+EMPTY_BUCKET = "e2e-empty-lake"
+TOLERATION = {"key": node.TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
+ON_REAL_NODE = {"nodeSelector": {"type": "real"}, "tolerations": [TOLERATION]}
+NEVER = "0 0 1 1 *"  # schedules that do not fire during the test: only the run-now annotation starts runs
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def lake(s3: Connections) -> Connections:
+    client = s3_client(s3)
+    have = {b["Name"] for b in client.list_buckets()["Buckets"]}
+    for bucket in (LAKE_BUCKET, EMPTY_BUCKET):
+        if bucket not in have:
+            client.create_bucket(Bucket=bucket)
+    return s3.model_copy(update={"lake_bucket": LAKE_BUCKET})
+
+
+@pytest.fixture(scope="module")
+def cohort(lake: Connections, stack: Any) -> Iterator[Cohort]:
+    """32 inpatients over the 4 days up to this hour, featurized into the offline store by the
+    featurizer's Spark code (what the featurizer SparkApplication would have written)."""
+    from clinops_common.spark import spark_session
+    from clinops_processor.job import SPARK_CONF
+
+    spark = spark_session(
+        "clinops-e2e",
+        lake,
+        settings=stack.settings.spark("local[2]"),
+        extra_conf={**SPARK_CONF, "spark.sql.shuffle.partitions": "2"},
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    cfg = GeneratorConfig(
+        seed=14,
+        patients=32,
+        days=4,
+        cohort=32,
+        start=hour - timedelta(days=4),
+        vitals_interval_min=15,
+        faults=FaultRates.none(),
+    )
+    try:
+        yield build_cohort(lake, spark, cfg, stroke=False)
+    finally:
+        spark.stop()  # the integration tests' own session starts with its own settings
+
+
+@pytest.fixture(scope="module")
+def installed(
+    cluster: Any,
+    clinops_image: str,
+    clinops_trainer_image: str,
+    lake: Connections,
+    redis_url: str,
+    database_url: str,
+    mlflow_url: str,
+) -> dict[str, Any]:
+    """The chart installed (operator only) with its Secrets; the operator pod Ready on the real node."""
+    s = cluster.settings
+    cluster.kubectl("create", "namespace", NAMESPACE)
+    db.upgrade(database_url)
+    lake_keys = {
+        "accessKeyId": lake.s3_access_key.get_secret_value(),
+        "secretAccessKey": lake.s3_secret_key.get_secret_value(),
+    }
+    create_secret(cluster.kubectl, NAMESPACE, "clinops-lake", lake_keys)
+    create_secret(cluster.kubectl, NAMESPACE, "clinops-redis", {"url": redis_url})
+    create_secret(cluster.kubectl, NAMESPACE, "clinops-postgres", {"url": database_url})
+    create_secret(cluster.kubectl, NAMESPACE, "clinops-db-scorer", {"url": database_url})
+    repository, _, tag = clinops_image.rpartition(":")
+    values: dict[str, Any] = {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "hostNetwork": True,
+        "peering": {"enabled": False},
+        "operator": {
+            "healthPort": _free_port(),
+            "reconcileIntervalSeconds": 2,
+            "backoffSeconds": 2,
+            # Host network and no kube-proxy: the API server on loopback instead of the kubernetes Service.
+            "extraEnv": [
+                {"name": "KUBERNETES_SERVICE_HOST", "value": s.host},
+                {"name": "KUBERNETES_SERVICE_PORT", "value": str(s.ports.kube_apiserver)},
+            ],
+            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "768Mi"}},
+            **ON_REAL_NODE,
+        },
+        "lake": {"endpoint": lake.s3_endpoint_url},
+        "endpoints": {"mlflowTrackingUri": mlflow_url},
+        "scorer": {
+            "port": _free_port(),
+            "threads": 4,
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1536Mi"}},
+            "podDisruptionBudget": {"enabled": False},
+            **ON_REAL_NODE,
+        },
+        "scorers": [],
+        "monitor": {"enabled": False},
+        "networkPolicy": {"enabled": False},  # nothing enforces NetworkPolicies without a pod network
+    }
+    helm = toolchain.require(toolchain.HELM, s.cache) / "bin" / "helm"
+    helm_install(helm, cluster.kubeconfig, RELEASE, NAMESPACE, values)
+    return {"helm": helm, "values": values}
+
+
+def _spec(lake: Connections, mlflow_url: str, trainer_image: str, image: str, bucket: str, model: str) -> Any:
+    def edit(spec: dict[str, Any]) -> None:
+        spec["sources"]["kafka"]["bootstrapServers"] = "127.0.0.1:9"  # no ingest in these runs
+        spec["lake"] |= {"endpoint": lake.s3_endpoint_url, "bucket": bucket}
+        spec["stores"]["mlflow"]["trackingUri"] = mlflow_url
+        spec["schedules"] = {k: NEVER for k in ("processing", "featurization", "training", "monitoring")}
+        spec["training"] |= {
+            "registeredModelName": model,
+            "hyperparameters": {"epochs": 4, "batchSize": 256, "hiddenUnits": [32], "seed": 7},
+            "lookbackDays": 30,
+            "promotionGate": {"minAuroc": 0.5, "mustBeatChampion": True},
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": 900,
+        }
+        spec["images"] = {
+            "processor": image,
+            "featurizer": image,
+            "ingest": image,
+            "monitor": image,
+            "trainer": trainer_image,
+            "pullPolicy": "Never",
+        }
+        spec["pods"] = {**ON_REAL_NODE, "hostNetwork": True, "cpuRequest": "100m", "memoryRequest": "256Mi"}
+
+    return edit
+
+
+def test_the_operator_pod_runs_the_image_on_the_real_node_under_its_service_account(
+    cluster: Any, installed: dict[str, Any], clinops_image: str
+) -> None:
+    pods = items(cluster.kubectl, "pods", NAMESPACE, "app.kubernetes.io/component=operator")
+    assert len(pods) == 1
+    pod = pods[0]
+    assert pod["spec"]["nodeName"] == node.NODE_NAME
+    assert pod["spec"]["serviceAccountName"] == f"{RELEASE}-operator"
+    status = pod["status"]["containerStatuses"][0]
+    assert status["ready"] is True, status
+    assert "running" in status["state"], status
+    assert status["image"].endswith(clinops_image.rsplit("/", 1)[-1])
+    assert status["containerID"].startswith("containerd://")  # a real container, not a kwok record
+
+
+def test_a_pipeline_trains_on_the_real_node_and_its_scorer_answers(
+    cluster: Any,
+    installed: dict[str, Any],
+    cohort: Cohort,
+    lake: Connections,
+    mlflow_url: str,
+    clinops_image: str,
+    clinops_trainer_image: str,
+) -> None:
+    model = f"e2e-{uuid.uuid4().hex[:6]}"
+    edit = _spec(lake, mlflow_url, clinops_trainer_image, clinops_image, LAKE_BUCKET, model)
+    body = pipeline_body("adverse-event", NAMESPACE, edit)
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(body))
+    fp = wait_phase(cluster.kubectl, "adverse-event", NAMESPACE, ("Ready", "Failed"), timeout_s=420)
+    status = fp["status"]
+    assert status["phase"] == "Ready", json.dumps(status, indent=1)
+
+    # The Jobs' pods ran on the real node, in real containers, and exited 0.
+    pods = {
+        p["metadata"]["labels"]["clinops.io/stage"]: p for p in child_pods(cluster.kubectl, "adverse-event", NAMESPACE)
+    }
+    assert {"materializer", "trainer"} <= set(pods), sorted(pods)
+    for stage in ("materializer", "trainer"):
+        pod = pods[stage]
+        assert pod["spec"]["nodeName"] == node.NODE_NAME, stage
+        assert pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "100m"
+        term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert term["exitCode"] == 0, (stage, term)
+        assert term["containerID"].startswith("containerd://"), (stage, term)
+    assert pods["trainer"]["spec"]["containers"][0]["image"] == clinops_trainer_image
+
+    # The trainer's pod registered a model and the gate made it the champion.
+    champion = status["champion"]
+    assert champion["modelName"] == model
+    training = status["lastTraining"]
+    assert training["promoted"] is True, training
+    assert training["modelName"] == model
+    assert training["version"] == champion["version"]
+
+    # A scorer for that model: its pod loads the champion and answers /predict through its Service.
+    values = installed["values"]
+    values["scorers"] = [{"name": "adverse-event", "modelName": model, "modelAlias": "champion", "replicas": 1}]
+    helm_upgrade(installed["helm"], cluster.kubeconfig, RELEASE, NAMESPACE, values)
+    service = f"{RELEASE}-scorer-adverse-event"
+    endpoints = service_endpoints(cluster.kubectl, service, NAMESPACE)
+    assert endpoints == [f"{cluster.settings.host}:{values['scorer']['port']}"], endpoints
+    answer = predict(endpoints[0], "PT00001")
+    assert answer["patient_id"] == "PT00001"
+    assert 0.0 <= answer["adverse_event_probability"] <= 1.0
+    assert answer["risk_level"] in ("LOW", "MEDIUM", "HIGH")
+    assert str(answer["model_version"]) == str(champion["version"])
+
+
+def test_a_stage_given_bad_input_fails_the_pipeline_with_the_childs_reason(
+    cluster: Any,
+    installed: dict[str, Any],
+    lake: Connections,
+    mlflow_url: str,
+    clinops_image: str,
+    clinops_trainer_image: str,
+) -> None:
+    """A lake with no offline snapshot: the materializer's pod exits non-zero saying so, its Job fails,
+    and the pipeline fails with the Job's reason."""
+    edit = _spec(lake, mlflow_url, clinops_trainer_image, clinops_image, EMPTY_BUCKET, "e2e-never")
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(pipeline_body("empty-lake", NAMESPACE, edit)))
+    fp = wait_phase(cluster.kubectl, "empty-lake", NAMESPACE, ("Ready", "Failed"), timeout_s=240)
+    status = fp["status"]
+    assert status["phase"] == "Failed", json.dumps(status, indent=1)
+    record = status["lastRuns"]["materializer"]
+    assert record["state"] == "Failed"
+    kind, _, job = record["child"].partition("/")
+    assert kind == "Job"
+    failed = [c for c in get(cluster.kubectl, "job", job, NAMESPACE)["status"]["conditions"] if c["type"] == "Failed"]
+    assert failed
+    assert failed[0]["reason"] == record["reason"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False"
+    assert ready["reason"] == record["reason"] == "BackoffLimitExceeded", ready
+    assert "materializer" in ready["message"]
+    pods = [
+        p
+        for p in child_pods(cluster.kubectl, "empty-lake", NAMESPACE)
+        if p["metadata"]["labels"]["clinops.io/stage"] == "materializer"
+    ]
+    assert pods
+    assert pods[0]["spec"]["nodeName"] == node.NODE_NAME
+    term = pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert term["exitCode"] != 0
+    log = cluster.kubectl("logs", pods[0]["metadata"]["name"], "-n", NAMESPACE)
+    assert "no snapshot" in log, log[-2000:]
+
+
+def test_deleting_a_pipeline_deletes_every_child_and_pod(cluster: Any, installed: dict[str, Any]) -> None:
+    for name in ("adverse-event", "empty-lake"):
+        if get(cluster.kubectl, "featurepipeline", name, NAMESPACE) is None:
+            pytest.skip(f"pipeline {name} was not created (an earlier test failed)")
+        assert child_pods(cluster.kubectl, name, NAMESPACE), f"{name} has no pods to delete"
+        cluster.kubectl("delete", "featurepipeline", name, "-n", NAMESPACE, "--wait=true", "--timeout=60s")
+        wait_gone(cluster.kubectl, name, NAMESPACE, ("jobs", "sparkapplications", "pods"), timeout_s=90)
