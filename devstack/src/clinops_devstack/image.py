@@ -243,6 +243,9 @@ def _compile(root: Path, folder: str) -> None:
             str(root),
             "-p",
             "/",
+            # modules written for a newer Python than the image's (torch ships py312_intrinsics.py)
+            "-x",
+            r"py3(1[2-9]|[2-9][0-9])_",
             str(root / folder.lstrip("/")),
         ]
     )

@@ -177,6 +177,8 @@ def job(t: StageTask, p: Pipeline) -> Obj:
                             "command": ["python", "-m", t.stage.package],
                             "args": list(t.args),
                             "env": _env(t),
+                            # the end of the log becomes the termination message when the stage fails
+                            "terminationMessagePolicy": "FallbackToLogsOnError",
                             "securityContext": _container_security(),
                             **({"resources": r} if (r := requests(p)) else {}),
                             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
