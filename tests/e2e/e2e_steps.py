@@ -40,6 +40,7 @@ def _helm(
             str(CHART),
             "--namespace",
             namespace,
+            *(["--create-namespace"] if command == "install" else []),
             "--values",
             "-",
             "--wait",

@@ -114,14 +114,16 @@ def cohort(lake: Connections, stack: Any) -> Iterator[Cohort]:
 @pytest.fixture(scope="module")
 def installed(
     cluster: Any,
+    node_images: dict[str, Any],  # first: both images start importing in the background
+    cohort: Cohort,  # then the offline snapshot is written (Spark) while they import
     clinops_image: str,
-    clinops_trainer_image: str,
     lake: Connections,
     redis_url: str,
     database_url: str,
     mlflow_url: str,
 ) -> dict[str, Any]:
-    """The chart installed (operator only) with its Secrets; the operator pod Ready on the real node."""
+    """The chart installed (operator only) with its Secrets; the operator pod Ready on the real node.
+    The trainer image may still be importing: the test that trains waits for it."""
     s = cluster.settings
     cluster.kubectl("create", "namespace", NAMESPACE)
     db.upgrade(database_url)

@@ -17,6 +17,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,26 +162,49 @@ def real_node(cluster: Cluster) -> Iterator[str]:
         node.down(s, say=lambda _msg: None)
 
 
-def _imported(cluster: Cluster, name: str) -> str:
-    """Image ``name`` (built by `make image`) imported into the real node: its reference. Skipped,
-    saying so, when it is not built: the tests never build it themselves (a cold build takes minutes)."""
+IMAGES = ("clinops", "clinops-trainer")
+
+
+@pytest.fixture(scope="session")
+def node_images(cluster: Cluster, real_node: str) -> Iterator[dict[str, Future[str]]]:
+    """Both images imported into the real node, one after the other in a background thread (the
+    trainer's is several GB: a test asks for it last, and runs meanwhile): a future of each one's
+    reference. `make setup` (or `make image`) builds their system and Python layers; only the code
+    layer is built here, in seconds, when the sources changed since."""
     from clinops_devstack import image
 
     s = cluster.settings
-    if not image.is_built(s, name):
-        pytest.skip(f"the {name} image is not built: run `make image` (the tests import it, never build it)")
-    built = image.build(s, name, say=lambda _msg: None)
-    image.import_into_node(s, built)
-    return built.ref
+    missing = [name for name in IMAGES if not image.has_base_layers(s, name)]
+
+    def load(name: str) -> str:
+        if name in missing:
+            raise ImageNotBuilt(name)
+        built = image.build(s, name, say=lambda _msg: None)
+        image.import_into_node(s, built, discard_layers=name == IMAGES[-1])
+        return built.ref
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-images") as pool:
+        yield {name: pool.submit(load, name) for name in IMAGES}
+
+
+class ImageNotBuilt(Exception):
+    """An image whose system or Python layer is not in the cache."""
+
+
+def _imported(images: dict[str, Future[str]], name: str) -> str:
+    try:
+        return images[name].result()
+    except ImageNotBuilt:
+        pytest.skip(f"the {name} image is not built: run `make image` (tests never build its system or Python layer)")
 
 
 @pytest.fixture(scope="session")
-def clinops_image(cluster: Cluster, real_node: str) -> str:
+def clinops_image(node_images: dict[str, Future[str]]) -> str:
     """The ``clinops`` image imported into the real node."""
-    return _imported(cluster, "clinops")
+    return _imported(node_images, "clinops")
 
 
 @pytest.fixture(scope="session")
-def clinops_trainer_image(cluster: Cluster, real_node: str, clinops_image: str) -> str:
+def clinops_trainer_image(node_images: dict[str, Future[str]]) -> str:
     """The ``clinops-trainer`` image (the base image's layers plus the trainer's) imported into the real node."""
-    return _imported(cluster, "clinops-trainer")
+    return _imported(node_images, "clinops-trainer")
