@@ -9,8 +9,9 @@ scenario's:
    ServiceAccount (host network; it reaches the API server on loopback) and becomes Ready.
 2. Secrets created; the example pipeline applied, pointed at the local stack, its pods placed on the
    real node with a fraction of a core each (``spec.pods``).
-3. The materializer Job's pod writes the online store and the trainer Job's pod (clinops-trainer
-   image, torch on CPU) trains ``pytorch-mlp`` and registers it in MLflow as the champion.
+3. The materializer Job's pod writes the online store and the trainer Job's pod (the clinops image)
+   trains ``gradient-boosted-trees`` and registers it in MLflow as the champion. (``pytorch-mlp``
+   needs the clinops-trainer image, torch's layer, ~5 GB more to import: not in this scenario.)
 4. ``helm upgrade`` adds a scorer: its pod loads the champion and answers ``/predict`` through its
    Service's endpoint (the pod's host-network address).
 5. A second pipeline whose lake holds no offline snapshot (bad input): its materializer pod fails, and
@@ -114,16 +115,14 @@ def cohort(lake: Connections, stack: Any) -> Iterator[Cohort]:
 @pytest.fixture(scope="module")
 def installed(
     cluster: Any,
-    node_images: dict[str, Any],  # first: both images start importing in the background
-    cohort: Cohort,  # then the offline snapshot is written (Spark) while they import
+    cohort: Cohort,
     clinops_image: str,
     lake: Connections,
     redis_url: str,
     database_url: str,
     mlflow_url: str,
 ) -> dict[str, Any]:
-    """The chart installed (operator only) with its Secrets; the operator pod Ready on the real node.
-    The trainer image may still be importing: the test that trains waits for it."""
+    """The chart installed (operator only) with its Secrets; the operator pod Ready on the real node."""
     s = cluster.settings
     cluster.kubectl("create", "namespace", NAMESPACE)
     db.upgrade(database_url)
@@ -170,15 +169,16 @@ def installed(
     return {"helm": helm, "values": values}
 
 
-def _spec(lake: Connections, mlflow_url: str, trainer_image: str, image: str, bucket: str, model: str) -> Any:
+def _spec(lake: Connections, mlflow_url: str, image: str, bucket: str, model: str) -> Any:
     def edit(spec: dict[str, Any]) -> None:
         spec["sources"]["kafka"]["bootstrapServers"] = "127.0.0.1:9"  # no ingest in these runs
         spec["lake"] |= {"endpoint": lake.s3_endpoint_url, "bucket": bucket}
         spec["stores"]["mlflow"]["trackingUri"] = mlflow_url
         spec["schedules"] = {k: NEVER for k in ("processing", "featurization", "training", "monitoring")}
         spec["training"] |= {
+            "modelFamily": "gradient-boosted-trees",
             "registeredModelName": model,
-            "hyperparameters": {"epochs": 4, "batchSize": 256, "hiddenUnits": [32], "seed": 7},
+            "hyperparameters": {"nEstimators": 60, "maxDepth": 3, "earlyStoppingRounds": 10, "seed": 7},
             "lookbackDays": 30,
             "promotionGate": {"minAuroc": 0.5, "mustBeatChampion": True},
             "backoffLimit": 0,
@@ -189,7 +189,7 @@ def _spec(lake: Connections, mlflow_url: str, trainer_image: str, image: str, bu
             "featurizer": image,
             "ingest": image,
             "monitor": image,
-            "trainer": trainer_image,
+            "trainer": image,  # the trainer without torch: gradient-boosted-trees
             "pullPolicy": "Never",
         }
         spec["pods"] = {**ON_REAL_NODE, "hostNetwork": True, "cpuRequest": "100m", "memoryRequest": "256Mi"}
@@ -219,10 +219,9 @@ def test_a_pipeline_trains_on_the_real_node_and_its_scorer_answers(
     lake: Connections,
     mlflow_url: str,
     clinops_image: str,
-    clinops_trainer_image: str,
 ) -> None:
     model = f"e2e-{uuid.uuid4().hex[:6]}"
-    edit = _spec(lake, mlflow_url, clinops_trainer_image, clinops_image, LAKE_BUCKET, model)
+    edit = _spec(lake, mlflow_url, clinops_image, LAKE_BUCKET, model)
     body = pipeline_body("adverse-event", NAMESPACE, edit)
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps(body))
     fp = wait_phase(cluster.kubectl, "adverse-event", NAMESPACE, ("Ready", "Failed"), timeout_s=420)
@@ -241,7 +240,7 @@ def test_a_pipeline_trains_on_the_real_node_and_its_scorer_answers(
         term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
         assert term["exitCode"] == 0, (stage, term)
         assert term["containerID"].startswith("containerd://"), (stage, term)
-    assert pods["trainer"]["spec"]["containers"][0]["image"] == clinops_trainer_image
+    assert pods["trainer"]["spec"]["containers"][0]["image"] == clinops_image
 
     # The trainer's pod registered a model and the gate made it the champion.
     champion = status["champion"]
@@ -267,16 +266,11 @@ def test_a_pipeline_trains_on_the_real_node_and_its_scorer_answers(
 
 
 def test_a_stage_given_bad_input_fails_the_pipeline_with_the_childs_reason(
-    cluster: Any,
-    installed: dict[str, Any],
-    lake: Connections,
-    mlflow_url: str,
-    clinops_image: str,
-    clinops_trainer_image: str,
+    cluster: Any, installed: dict[str, Any], lake: Connections, mlflow_url: str, clinops_image: str
 ) -> None:
     """A lake with no offline snapshot: the materializer's pod exits non-zero saying so, its Job fails,
     and the pipeline fails with the Job's reason."""
-    edit = _spec(lake, mlflow_url, clinops_trainer_image, clinops_image, EMPTY_BUCKET, "e2e-never")
+    edit = _spec(lake, mlflow_url, clinops_image, EMPTY_BUCKET, "e2e-never")
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps(pipeline_body("empty-lake", NAMESPACE, edit)))
     fp = wait_phase(cluster.kubectl, "empty-lake", NAMESPACE, ("Ready", "Failed"), timeout_s=240)
     status = fp["status"]

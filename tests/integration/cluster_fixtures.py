@@ -17,7 +17,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,49 +161,27 @@ def real_node(cluster: Cluster) -> Iterator[str]:
         node.down(s, say=lambda _msg: None)
 
 
-IMAGES = ("clinops", "clinops-trainer")
-
-
-@pytest.fixture(scope="session")
-def node_images(cluster: Cluster, real_node: str) -> Iterator[dict[str, Future[str]]]:
-    """Both images imported into the real node, one after the other in a background thread (the
-    trainer's is several GB: a test asks for it last, and runs meanwhile): a future of each one's
-    reference. `make setup` (or `make image`) builds their system and Python layers; only the code
-    layer is built here, in seconds, when the sources changed since."""
+def _imported(cluster: Cluster, name: str) -> str:
+    """Image ``name`` imported into the real node: its reference. `make setup` (or `make image`) builds
+    its system and Python layers; a test only builds the code layer, in seconds, when the sources
+    changed since. Skipped, saying so, when those layers are missing (a cold build takes minutes)."""
     from clinops_devstack import image
 
     s = cluster.settings
-    missing = [name for name in IMAGES if not image.has_base_layers(s, name)]
-
-    def load(name: str) -> str:
-        if name in missing:
-            raise ImageNotBuilt(name)
-        built = image.build(s, name, say=lambda _msg: None)
-        image.import_into_node(s, built, discard_layers=name == IMAGES[-1])
-        return built.ref
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-images") as pool:
-        yield {name: pool.submit(load, name) for name in IMAGES}
-
-
-class ImageNotBuilt(Exception):
-    """An image whose system or Python layer is not in the cache."""
-
-
-def _imported(images: dict[str, Future[str]], name: str) -> str:
-    try:
-        return images[name].result()
-    except ImageNotBuilt:
+    if not image.has_base_layers(s, name):
         pytest.skip(f"the {name} image is not built: run `make image` (tests never build its system or Python layer)")
+    built = image.build(s, name, say=lambda _msg: None)
+    image.import_into_node(s, built)
+    return built.ref
 
 
 @pytest.fixture(scope="session")
-def clinops_image(node_images: dict[str, Future[str]]) -> str:
+def clinops_image(cluster: Cluster, real_node: str) -> str:
     """The ``clinops`` image imported into the real node."""
-    return _imported(node_images, "clinops")
+    return _imported(cluster, "clinops")
 
 
 @pytest.fixture(scope="session")
-def clinops_trainer_image(node_images: dict[str, Future[str]]) -> str:
-    """The ``clinops-trainer`` image (the base image's layers plus the trainer's) imported into the real node."""
-    return _imported(node_images, "clinops-trainer")
+def clinops_trainer_image(cluster: Cluster, real_node: str, clinops_image: str) -> str:
+    """The ``clinops-trainer`` image (``clinops`` plus torch's layer, ~5 GB more) imported into the real node."""
+    return _imported(cluster, "clinops-trainer")

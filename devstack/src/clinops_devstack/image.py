@@ -62,21 +62,23 @@ ENV = [
     "JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64",
     f"SPARK_HOME={SITE_PACKAGES}/pyspark",
 ]
-# Workspace members in each image (the trainer's torch stays out of `clinops`).
-MEMBERS: dict[str, tuple[str, ...]] = {
-    "clinops": (
-        "clinops-common",
-        "clinops-operator",
-        "clinops-ingest",
-        "clinops-processor",
-        "clinops-featurizer",
-        "clinops-scorer",
-        "clinops-monitor",
-    ),
-}
-MEMBERS["clinops-trainer"] = (*MEMBERS["clinops"], "clinops-trainer")
-# Each image's Python layers, bottom first: the trainer's adds what the base image lacks.
-PYTHON_LAYERS: dict[str, tuple[str, ...]] = {"clinops": ("clinops",), "clinops-trainer": ("clinops", "clinops-trainer")}
+# Workspace members: every image holds all of them (the trainer too: its gradient-boosted-trees
+# family needs no torch).
+MEMBERS_ALL: tuple[str, ...] = (
+    "clinops-common",
+    "clinops-operator",
+    "clinops-ingest",
+    "clinops-processor",
+    "clinops-featurizer",
+    "clinops-trainer",
+    "clinops-scorer",
+    "clinops-monitor",
+)
+MEMBERS: dict[str, tuple[str, ...]] = {"clinops": MEMBERS_ALL, "clinops-trainer": MEMBERS_ALL}
+# Each image's Python layers, bottom first: `base` is every locked package but torch and the CUDA
+# wheels it links against; `torch` is those (the trainer image's only addition).
+PYTHON_LAYERS: dict[str, tuple[str, ...]] = {"clinops": ("base",), "clinops-trainer": ("base", "torch")}
+TORCH_STACK = re.compile(r"^(torch|nvidia-(?!ml-py$)[a-z0-9-]+|cuda-[a-z0-9-]+)$")  # nvidia-ml-py: a base package
 # Locked packages no image installs: Triton is torch's GPU compiler (torch.compile only), ~1 GB.
 LEFT_OUT = frozenset({"triton"})
 MEMBER_DIRS = {
@@ -190,16 +192,12 @@ def _uv() -> str:
     return shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
 
 
-def _export(image: str) -> str:
-    packages = [x for m in MEMBERS[image] for x in ("--package", m)]
+def _export() -> str:
+    packages = [x for m in MEMBERS_ALL for x in ("--package", m)]
     return _run(
         [_uv(), "export", "--frozen", "--no-dev", "--no-emit-workspace", "--no-hashes", "--no-header", *packages],
         cwd=REPO_ROOT,
     )
-
-
-def _lines(export: str) -> list[str]:
-    return [line for line in export.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
 def _name(requirement: str) -> str:
@@ -207,14 +205,13 @@ def _name(requirement: str) -> str:
 
 
 def requirements(layer: str) -> str:
-    """The pinned third-party requirements of one Python layer, from the committed uv.lock: every
-    package of the layer's image that no layer below it holds, less ``LEFT_OUT``."""
-    export = _export(layer)
-    held = {line for lower in PYTHON_LAYERS[layer][:-1] for line in _lines(_export(lower))}
-    lines = _lines(export)
-    kept = [line for line in lines if line not in held and _name(line) not in LEFT_OUT]
-    if kept == lines:
-        return export  # the export as uv writes it (its text is part of the layer's cache key)
+    """The pinned third-party requirements of one Python layer, from the committed uv.lock: ``base``
+    every package but the torch stack, ``torch`` the torch stack; neither ``LEFT_OUT``."""
+    lines = [line for line in _export().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    in_torch = layer == "torch"
+    kept = [
+        line for line in lines if bool(TORCH_STACK.match(_name(line))) == in_torch and _name(line) not in LEFT_OUT
+    ]
     return "".join(f"{line}\n" for line in kept)
 
 
