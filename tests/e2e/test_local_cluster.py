@@ -54,7 +54,9 @@ from clinops_common.synthetic import FaultRates, GeneratorConfig
 from clinops_devstack import node, toolchain
 from clinops_devstack.cohort import Cohort, build_cohort
 
-pytestmark = pytest.mark.e2e
+# Setup (control plane, real node, image import, the offline snapshot, helm install) counts against a
+# test's timeout: minutes on a loaded 2-core machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 RELEASE = "clinops"
 NAMESPACE = "clinops-e2e"
@@ -84,7 +86,7 @@ def lake(s3: Connections) -> Connections:
 
 @pytest.fixture(scope="module")
 def cohort(lake: Connections, stack: Any) -> Iterator[Cohort]:
-    """32 inpatients over the 4 days up to this hour, featurized into the offline store by the
+    """24 inpatients over the 4 days up to this hour, featurized into the offline store by the
     featurizer's Spark code (what the featurizer SparkApplication would have written)."""
     from clinops_common.spark import spark_session
     from clinops_processor.job import SPARK_CONF
@@ -99,11 +101,11 @@ def cohort(lake: Connections, stack: Any) -> Iterator[Cohort]:
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     cfg = GeneratorConfig(
         seed=14,
-        patients=32,
+        patients=24,
         days=4,
-        cohort=32,
+        cohort=24,
         start=hour - timedelta(days=4),
-        vitals_interval_min=15,
+        vitals_interval_min=20,
         faults=FaultRates.none(),
     )
     try:
@@ -252,7 +254,15 @@ def test_a_pipeline_trains_on_the_real_node_and_its_scorer_answers(
 
     # A scorer for that model: its pod loads the champion and answers /predict through its Service.
     values = installed["values"]
-    values["scorers"] = [{"name": "adverse-event", "modelName": model, "modelAlias": "champion", "replicas": 1}]
+    values["scorers"] = [
+        {
+            "name": "adverse-event",
+            "modelName": model,
+            "modelAlias": "champion",
+            "replicas": 1,
+            "featurePolicy": "degrade",
+        }
+    ]
     helm_upgrade(installed["helm"], cluster.kubeconfig, RELEASE, NAMESPACE, values)
     service = f"{RELEASE}-scorer-adverse-event"
     endpoints = service_endpoints(cluster.kubectl, service, NAMESPACE)
