@@ -180,7 +180,7 @@ def _spec(lake: Connections, mlflow_url: str, image: str, bucket: str, model: st
         spec["training"] |= {
             "modelFamily": "gradient-boosted-trees",
             "registeredModelName": model,
-            "hyperparameters": {"nEstimators": 60, "maxDepth": 3, "earlyStoppingRounds": 10, "seed": 7},
+            "hyperparameters": {"nEstimators": 60, "maxDepth": 3, "seed": 7},
             "lookbackDays": 30,
             "promotionGate": {"minAuroc": 0.5, "mustBeatChampion": True},
             "backoffLimit": 0,
