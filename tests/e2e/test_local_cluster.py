@@ -228,7 +228,16 @@ def test_a_pipeline_trains_on_the_real_node_and_its_scorer_answers(
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps(body))
     fp = wait_phase(cluster.kubectl, "adverse-event", NAMESPACE, ("Ready", "Failed"), timeout_s=420)
     status = fp["status"]
-    assert status["phase"] == "Ready", json.dumps(status, indent=1)
+    ends = {
+        p["metadata"]["name"]: [
+            (s.get("state") or {}).get("terminated", {}).get("message", "")
+            for s in p["status"].get("containerStatuses") or []
+        ]
+        for p in child_pods(cluster.kubectl, "adverse-event", NAMESPACE)
+    }
+    assert status["phase"] == "Ready", (
+        f"{json.dumps(status, indent=1)}\nthe stage pods' ends: {json.dumps(ends, indent=1)}"
+    )
 
     # The Jobs' pods ran on the real node, in real containers, and exited 0.
     pods = {
