@@ -62,24 +62,28 @@ logs: ## Show the end of each component's log (C=kafka for one)
 	@$(DEVSTACK) logs $(C)
 
 .PHONY: env
-env: ## Print `export CLINOPS_*=...` for the local stack (eval "$$(make env)"; C=scorer or C=monitor: its own database role)
+env: ## Print `export CLINOPS_*=...` for the local stack (eval "$$(make env)": the admin; C=ingest|processor|featurizer|trainer|scorer|monitor|operator|lifecycle: its own lake user, and database role)
 	@$(DEVSTACK) env $(C)
 
 .PHONY: demo
-demo: ## Set up if needed, start the stack and run the pipeline on generated data, saying what it did
+demo: ## Set up if needed, start the stack and run the pipeline on generated data, saying what it did (demo-pipeline)
+	@$(MAKE) demo-pipeline
+
+.PHONY: demo-lifecycle
+demo-lifecycle: ## NOT YET SHOWN to the end (v1 reached, not v2): the lifecycle of one FeaturePipeline: stack, control plane, operator with the local executor, one FeaturePipeline (DEMO_ARGS=--help)
+	@$(MAKE) setup
+	@$(DEVSTACK) up
+	@$(DEVSTACK) cluster-up >/dev/null
+	@$(RUN) python -m clinops_devstack.demo $(DEMO_ARGS)
+
+.PHONY: demo-pipeline
+demo-pipeline: ## The pipeline without the operator: smoke path, generated data to Kafka, bronze, silver, features, Redis
 	@$(MAKE) setup
 	@$(DEVSTACK) up
 	@echo "==> smoke path through every component"
 	@$(DEVSTACK) smoke
 	@$(MAKE) demo-stream
 	@DEMO_AS_OF="$$(date -u +%Y-%m-%dT%H:%M:%S)" $(MAKE) demo-features
-
-.PHONY: demo-lifecycle
-demo-lifecycle: ## NOT YET VERIFIED to the end: the lifecycle of one FeaturePipeline with the local executor (v1, predictions, the monitor, retraining, v2; DEMO_ARGS=--help)
-	@$(MAKE) setup
-	@$(DEVSTACK) up
-	@$(DEVSTACK) cluster-up >/dev/null
-	@$(RUN) python -m clinops_devstack.demo $(DEMO_ARGS)
 
 # ---- streaming path: synthetic data -> Kafka -> bronze -> silver ----
 STACK_ENV = eval "$$($(DEVSTACK) env)" &&
@@ -121,7 +125,7 @@ test: ## Run every test (unit and integration; starts its own servers on free po
 	@$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: test-loop
-test-loop: ## The whole loop with the local executor (one apply -> v1 -> retraining -> v2, three SIGKILLs); 10-15 min
+test-loop: ## The whole loop with the local executor (one apply -> v1 -> retraining -> v2, three SIGKILLs); 10-15 min (CLINOPS_LOOP_WAIT_S=3600 on a loaded machine)
 	@CLINOPS_LOOP_TESTS=1 $(RUN) pytest tests/integration/kube/test_operator_local_loop.py $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -158,6 +162,14 @@ demo-features: ## Featurize silver, materialize to Redis, print one online vecto
 	echo "==> materialize -> Redis"; $(FEATURIZER) materialize $(DEMO_RUN) --end "$${DEMO_AS_OF:-data}"; \
 	echo "==> one online vector"; $(FEATURIZER) online --at materialized; \
 	echo "==> point-in-time training set"; $(FEATURIZER) training-set
+
+DEMO_STROKE_ARGS ?=
+
+.PHONY: demo-stroke
+demo-stroke: ## The stroke pipeline's stroke stage from its real sources: generator -> FerretDB, PostgreSQL, MinIO -> the operator's rendered command -> views, counts checked (DEMO_STROKE_ARGS=--help)
+	@[ -x .venv/bin/python ] || $(MAKE) setup
+	@$(DEVSTACK) up
+	@$(RUN) python -m clinops_devstack.stroke_demo $(DEMO_STROKE_ARGS)
 
 .PHONY: features-catalogue
 features-catalogue: ## Print the feature catalogue (entity, views, services; FEATURES=1 lists every feature)

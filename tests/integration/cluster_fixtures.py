@@ -39,7 +39,12 @@ EXAMPLE = REPO_ROOT / "manifests" / "adverse-event.yaml"
 
 OPERATOR_RELEASE = "clinops-it"  # not the chart test's release: both may be installed at once
 OPERATOR_NAMESPACE = "clinops-it"
-OPERATOR_TEMPLATES = ("serviceaccount.yaml", "clusterrole.yaml", "clusterrolebinding.yaml")
+OPERATOR_TEMPLATES = (
+    "serviceaccount.yaml",
+    "clusterrole.yaml",
+    "clusterrolebinding.yaml",
+    "pipeline-services-rbac.yaml",
+)
 
 
 @dataclass

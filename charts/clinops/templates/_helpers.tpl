@@ -67,22 +67,26 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* CLINOPS_S3_* from the lake's Secret (the scorer reads model artifacts, the monitor references). */}}
+{{/* CLINOPS_S3_* from a component's own lake Secret: pass (list $ "scorer"); the scorer reads the offline
+     store (batch scoring), the monitor silver outcomes. */}}
 {{- define "clinops.lakeEnv" -}}
+{{- $root := index . 0 }}
+{{- $secret := index $root.Values.lake.componentSecrets (index . 1) }}
+{{- $keys := $root.Values.lake.credentialsSecret }}
 - name: CLINOPS_S3_ENDPOINT_URL
-  value: {{ .Values.lake.endpoint | quote }}
+  value: {{ $root.Values.lake.endpoint | quote }}
 - name: CLINOPS_S3_REGION
-  value: {{ .Values.lake.region | quote }}
+  value: {{ $root.Values.lake.region | quote }}
 - name: CLINOPS_S3_ACCESS_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.lake.credentialsSecret.name }}
-      key: {{ .Values.lake.credentialsSecret.accessKeyIdKey }}
+      name: {{ $secret }}
+      key: {{ $keys.accessKeyIdKey }}
 - name: CLINOPS_S3_SECRET_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.lake.credentialsSecret.name }}
-      key: {{ .Values.lake.credentialsSecret.secretAccessKeyKey }}
+      name: {{ $secret }}
+      key: {{ $keys.secretAccessKeyKey }}
 {{- end -}}
 
 {{/* Labels of a platform component: pass (dict "root" $ "component" "scorer" "extra" (dict ...)). */}}

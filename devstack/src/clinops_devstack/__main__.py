@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from clinops_common.lifecycle.access import COMPONENTS
 from clinops_devstack import cluster, node, oci, supervisor, toolchain
 from clinops_devstack import components as comps
 from clinops_devstack.settings import StackSettings
@@ -227,10 +228,17 @@ def image(
 @app.command()
 def env(
     component: Annotated[
-        str | None, typer.Argument(help="A component with its own database role: scorer or monitor.")
+        str | None,
+        typer.Argument(
+            help="A component: its own lake user (ingest, processor, featurizer, trainer, scorer, monitor, operator,"
+            " lifecycle) and, for the scorer and the monitor, its own database role. Default: the admin's."
+        ),
     ] = None,
 ) -> None:
     """Print `export CLINOPS_*=...` lines that point clients at the local stack (contains dev secrets)."""
+    if component is not None and component not in COMPONENTS:
+        console.print(f"[red]unknown component {component!r}: one of {', '.join(COMPONENTS)}[/]")
+        raise typer.Exit(2)
     for key, value in StackSettings().env(component=component).items():
         sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clinops_common import probes
+from clinops_common.lifecycle.access import COMPONENTS
 from clinops_devstack import provision as setup
 from clinops_devstack import toolchain
 from clinops_devstack.settings import COMPONENT_ROLES, StackSettings
@@ -153,6 +154,8 @@ def minio(s: StackSettings) -> Component:
     def provision() -> None:
         setup.ensure_lake(conns)  # object lock (bronze immutability) and the retention rules
         setup.ensure_buckets(conns, [s.mlflow_bucket])
+        # one lake user and policy per component (`make env C=ingest` prints its keys)
+        setup.ensure_lake_users(conns, s.lake_bucket, {c: s.s3_keys(c) for c in COMPONENTS})
 
     return Component(
         name="minio",
@@ -301,6 +304,8 @@ def mlflow(s: StackSettings) -> Component:
             "AWS_ACCESS_KEY_ID": conns.s3_access_key.get_secret_value(),
             "AWS_SECRET_ACCESS_KEY": conns.s3_secret_key.get_secret_value(),
             "AWS_DEFAULT_REGION": conns.s3_region,
+            # MLflow 3's server job runner (six huey consumers, ~1.6 GB) serves features we do not use
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         },
         url=s.url(s.ports.mlflow),
         ready=lambda: probes.http_ok(f"{s.url(s.ports.mlflow)}/health"),

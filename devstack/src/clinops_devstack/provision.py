@@ -49,6 +49,30 @@ def ensure_lake(conns: Connections) -> None:
     apply_rules(s3, conns.lake_bucket, layer_rules(RetentionSettings()))
 
 
+def ensure_lake_users(conns: Connections, bucket: str, users: Mapping[str, tuple[str, SecretStr]]) -> None:
+    """One MinIO user per component (``users``: component -> access key, secret key), each with its
+    own policy on ``bucket`` (``clinops_common.lifecycle.access``); idempotent (a repeat rewrites the
+    same policy and secret), through MinIO's admin API with the admin credentials of ``conns``."""
+    from urllib.parse import urlsplit
+
+    from minio import MinioAdmin
+    from minio.credentials.providers import StaticProvider
+
+    from clinops_common.lifecycle.access import policy
+
+    url = urlsplit(conns.s3_endpoint_url)
+    admin = MinioAdmin(
+        endpoint=url.netloc,
+        credentials=StaticProvider(conns.s3_access_key.get_secret_value(), conns.s3_secret_key.get_secret_value()),
+        secure=url.scheme == "https",
+    )
+    for component, (access_key, secret_key) in users.items():
+        name = f"{bucket}-{component}"
+        admin.policy_add(name, policy=policy(component, bucket))  # type: ignore[arg-type]
+        admin.user_add(access_key, secret_key.get_secret_value())
+        admin.policy_set(name, user=access_key)
+
+
 def ensure_schema(owner_url: str, passwords: Mapping[str, SecretStr]) -> None:
     """Migrate the clinops database to head, give each component's role its login and create the
     months ahead of ``predictions`` (what the chart's hook Job and CronJob do on a cluster)."""

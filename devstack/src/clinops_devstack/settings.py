@@ -99,6 +99,26 @@ class StackSettings(BaseSettings):
         pw = self.role_password(role).get_secret_value()
         return f"postgresql+psycopg://{role}:{pw}@{self.host}:{self.ports.postgres}/{self.database}"
 
+    def s3_keys(self, component: str) -> tuple[str, SecretStr]:
+        """A component's own lake user (``clinops_common.lifecycle.access``): access key and dev secret."""
+        return f"clinops-{component}", SecretStr(f"{self.password.get_secret_value()}-s3-{component}")
+
+    def component_connections(self, component: str) -> Connections:
+        """``connections()`` with a component's own credentials: its lake user (every component of
+        ``access.COMPONENTS``) and its database role (the scorer's and the monitor's)."""
+        from clinops_common.lifecycle.access import COMPONENTS
+
+        if component not in COMPONENTS:
+            raise ValueError(f"unknown component {component!r}: one of {', '.join(COMPONENTS)}")
+        access_key, secret_key = self.s3_keys(component)
+        return self.connections().model_copy(
+            update={
+                "s3_access_key": SecretStr(access_key),
+                "s3_secret_key": secret_key,
+                "database_url": SecretStr(self.component_database_url(component)),
+            }
+        )
+
     def connections(self) -> Connections:
         """``Connections`` pointing at this stack."""
         pw = self.password.get_secret_value()
@@ -132,12 +152,11 @@ class StackSettings(BaseSettings):
         return SparkSettings(master=master, jars_dir=self.spark_jars_dir(), connectors_dir=self.spark_connectors_dir())
 
     def env(self, master: str = "local[2]", component: str | None = None) -> dict[str, str]:
-        """Every variable a service needs to run against this stack (what ``make env`` prints); with
-        ``component``, that component's own database credentials (``make env C=scorer``)."""
+        """Every variable a service needs to run against this stack (what ``make env`` prints: the
+        admin's credentials); with ``component``, that component's own lake user and database role
+        (``make env C=ingest``)."""
         connectors = self.spark_connectors_dir()
-        conns = self.connections()
-        if component is not None:
-            conns = conns.model_copy(update={"database_url": SecretStr(self.component_database_url(component))})
+        conns = self.connections() if component is None else self.component_connections(component)
         return {
             **conns.as_env(),
             "CLINOPS_SPARK_MASTER": master,

@@ -2,7 +2,8 @@
 
 ``Executor`` is the small interface the handlers use; it speaks only core types (``StageTask``,
 ``Pipeline``, ``ChildState``) and the operator's errors. ``KubernetesExecutor`` runs Spark stages as
-SparkApplications and the others as Jobs, owned by the pipeline. A local executor (the same stage
+SparkApplications and the others as Jobs, and a pipeline's long-running children (ingest, the streaming
+featurizer) as Deployments, all owned by the pipeline. A local executor (the same stage
 commands as processes on one machine) implements the same three methods.
 
 API errors are translated here, at the edge: 403 (forbidden, a quota), 422 (the object is invalid),
@@ -19,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
 from clinops_operator.core import render
+from clinops_operator.core.services import ServiceTask
 from clinops_operator.core.spec import Pipeline
 from clinops_operator.core.stages import LABEL_PIPELINE, StageTask
 from clinops_operator.errors import OperatorError, PermanentError, RetryableError
@@ -40,8 +42,13 @@ class Executor(Protocol):
         """The task's state, or None if it was never started."""
         ...
 
+    def ensure_service(self, task: ServiceTask, pipeline: Pipeline) -> bool:
+        """Keep the long-running child running: start it when absent (or, locally, dead). True when started."""
+        ...
+
     def delete_all(self, pipeline: Pipeline) -> int:
-        """Stop and remove everything started for the pipeline; returns how many objects were deleted."""
+        """Stop and remove everything started for the pipeline (runs' children and long-running ones);
+        returns how many objects were deleted."""
         ...
 
 
@@ -51,6 +58,7 @@ class KubernetesExecutor:
     def __init__(self, api: client.ApiClient) -> None:
         self.custom = client.CustomObjectsApi(api)
         self.batch = client.BatchV1Api(api)
+        self.apps = client.AppsV1Api(api)
 
     def start(self, task: StageTask, pipeline: Pipeline) -> bool:
         obj = render.render(task, pipeline)
@@ -67,6 +75,25 @@ class KubernetesExecutor:
             raise _translate(err, f"create {obj['kind']} {task.name}", creating=True) from err
         except TransportError as err:
             raise RetryableError(f"create {obj['kind']} {task.name}: {err}") from err
+        return True
+
+    def ensure_service(self, task: ServiceTask, pipeline: Pipeline) -> bool:
+        """Create the Deployment unless it exists (a read first: a reconcile every few seconds finds it there)."""
+        obj = render.deployment(task, pipeline)
+        try:
+            try:
+                self.apps.read_namespaced_deployment(task.name, task.namespace)
+                return False
+            except ApiException as err:
+                if err.status != HTTP_NOT_FOUND:
+                    raise
+            self.apps.create_namespaced_deployment(task.namespace, cast(Any, obj))
+        except ApiException as err:
+            if err.status == HTTP_CONFLICT:
+                return False
+            raise _translate(err, f"create Deployment {task.name}", creating=True) from err
+        except TransportError as err:
+            raise RetryableError(f"create Deployment {task.name}: {err}") from err
         return True
 
     def observe(self, task: StageTask) -> render.ChildState | None:
@@ -123,6 +150,12 @@ class KubernetesExecutor:
             if job_name:
                 deleted += self._ignore_missing(
                     lambda name=job_name: self.batch.delete_namespaced_job(name, pipeline.namespace, body=body)
+                )
+        for dep in self.apps.list_namespaced_deployment(pipeline.namespace, label_selector=selector).items:
+            dep_name = dep.metadata.name if dep.metadata else None
+            if dep_name:
+                deleted += self._ignore_missing(
+                    lambda name=dep_name: self.apps.delete_namespaced_deployment(name, pipeline.namespace, body=body)
                 )
         return deleted
 

@@ -3,6 +3,7 @@
 * startup: settings (own progress prefix, finalizer, backoff, peering), the executor and the result reader;
 * create / resume / update: record what the operator saw (observedGeneration, phase Pending);
 * the reconcile timer: start runs (run-now annotation, cron schedules) and drive them stage by stage;
+* the reconcile timer also keeps the pipeline's long-running children (ingest, the streaming featurizer);
 * delete: remove the pipeline's children (owner references also let the garbage collector do it).
 """
 
@@ -19,7 +20,7 @@ from kubernetes import client
 from kubernetes import config as kube_config
 
 from clinops_operator.config import OperatorSettings
-from clinops_operator.core import runs
+from clinops_operator.core import runs, services
 from clinops_operator.core.spec import GROUP, PLURAL, VERSION, Pipeline
 from clinops_operator.core.times import parse_iso
 from clinops_operator.errors import PermanentError, RetryableError
@@ -163,6 +164,19 @@ def reconcile(
     _patch(patch, outcome)
     if outcome.refused:
         raise kopf.PermanentError(f"spec cannot run: {outcome.refused}")
+    keep_services(p, executor)
+
+
+def keep_services(p: Pipeline, executor: Executor) -> None:
+    """Ingest and the streaming featurizer: started when absent (or, locally, dead), every reconcile."""
+    try:
+        for svc in services.service_tasks(p):
+            if executor.ensure_service(svc, p):
+                LOG.info("%s/%s: started %s", p.namespace, p.name, svc.name, extra={"pipeline": p.name})
+    except RetryableError as err:
+        raise kopf.TemporaryError(str(err), delay=SETTINGS.retry_delay_s) from err
+    except PermanentError as err:  # e.g. no right to create Deployments: the runs go on without them
+        LOG.warning("%s/%s: %s", p.namespace, p.name, err, extra={"pipeline": p.name})
 
 
 def _patch(patch: kopf.Patch, outcome: runs.Outcome) -> None:
@@ -177,7 +191,7 @@ def _log(p: Pipeline, events: list[str]) -> None:
 
 @kopf.on.delete(*RESOURCE)
 def cleanup(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Delete the pipeline's SparkApplications and Jobs (their pods follow)."""
+    """Delete the pipeline's SparkApplications, Jobs and Deployments (their pods follow), or its local processes."""
     p = _pipeline(body)
     try:
         deleted = _executor(memo).delete_all(p)

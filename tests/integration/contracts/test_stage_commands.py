@@ -1,13 +1,14 @@
 """Every stage the operator renders runs for real, as the rendered command, on the harness's servers.
 
-One run of the streaming pipeline (ingest -> process -> featurize -> materialize) and one of the batch
-pipeline (stroke): each command line comes from ``clinops_operator.core.stages.task`` (so from the
-contract models), with the rendered environment (the spec's plain values; secret references resolved
-from the harness, as a local executor resolves them). Each must exit 0 and leave a result document
-that the operator's own reader (``clinops_operator.results.LakeResults``) reads back; the featurizer's
-snapshot id must reach the materializer's and the trainer's arguments; the Redis keys must expire
-after the spec's ``stores.redis.ttlHours``. The trainer's rendered command must parse and reach the
-data: six hours of three patients hold no labelled row, which it must refuse with a clear message
+One run of the streaming pipeline (ingest -> process -> featurize -> materialize; the batch
+pipeline's stroke stage runs from its real sources in ``test_stroke_stage_command.py``): each
+command line comes from ``clinops_operator.core.stages.task`` (so from the contract models), with
+the rendered environment (the spec's plain values; secret references resolved from the harness, as
+a local executor resolves them). Each must exit 0 and leave a result document that the operator's
+own reader (``clinops_operator.results.LakeResults``) reads back; the featurizer's snapshot id must
+reach the materializer's and the trainer's arguments; the Redis keys must expire after the spec's
+``stores.redis.ttlHours``. The trainer's rendered command must parse and reach the data: six hours
+of three patients hold no labelled row, which it must refuse with a clear message
 (``tests/integration/trainer`` trains for real from the same contract).
 """
 
@@ -31,7 +32,6 @@ from clinops_common.contracts import (
     MaterializeResult,
     ProcessResult,
     StageResult,
-    StrokeResult,
     TrainArgs,
 )
 from clinops_common.lifecycle.bucket import create_lake_bucket
@@ -147,25 +147,6 @@ def test_materialized_keys_expire_after_the_specs_ttl_hours(streaming: dict[str,
     assert keys
     ttls = [client.ttl(k) for k in keys]
     assert all(TTL_HOURS * 3600 - 120 <= t <= TTL_HOURS * 3600 for t in ttls), ttls
-
-
-@pytest.mark.skip(
-    reason="not yet: the stroke stage now reads its five real sources (FerretDB, PostgreSQL/JDBC, Parquet) and this "
-    "test's manifest is not yet pointed at the harness's FerretDB and PostgreSQL; the stroke job on real sources "
-    "runs in tests/integration/features/test_stroke_sources.py"
-)
-def test_stroke_stage_runs_its_rendered_command_and_feeds_the_trainer(streaming: dict[str, Any], stack: Any) -> None:
-    conns = streaming["conns"]
-    p = pipeline("stroke-risk", f"stroke-{uuid.uuid4().hex[:6]}", conns, conns.lake_bucket)
-    t = task(p, Stage.STROKE, RUN_ID)
-    proc = run_task(t, conns, stack, streaming["log"])
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    result = LakeResults(s3_client(conns)).read(p, t)
-    assert isinstance(result, StrokeResult)
-    assert result.patients == 3
-    train = task(p, Stage.TRAINER, RUN_ID, {Stage.STROKE: result})
-    assert isinstance(train.arguments, TrainArgs)
-    assert train.arguments.snapshot_id == result.snapshot_id
 
 
 def test_trainer_runs_its_rendered_command_and_refuses_a_snapshot_without_labels(

@@ -135,3 +135,16 @@ def test_a_missing_credential_is_a_permanent_error_naming_the_variable() -> None
     assert env["CLINOPS_SPARK_MASTER"] == "local[1]"
     assert "AWS_PROFILE" not in env  # only the rendered variables and the machine's basics
     assert env["CLINOPS_S3_ENDPOINT_URL"] == "http://minio.clinops:9000"
+
+
+def test_the_recorder_records_the_cpu_seconds_a_stage_used_with_what_outlived_it(tmp_path: Path) -> None:
+    p = pipeline()
+    t = stages.task(p, stages.Stage.FEATURIZER, "m1")
+    # The stage leaves a process behind that burns 0.3 s of CPU after the stage has exited (as a
+    # Spark JVM outlives its Python for a moment): counted too.
+    burn = "import time\\ntime.sleep(0.3)\\nend = time.process_time() + 0.3\\nwhile time.process_time() < end: pass"
+    ex = executor(tmp_path, f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', '{burn}'])")
+    ex.start(t, p)
+    wait(ex, t, "Succeeded")
+    cpu = float((tmp_path / "state" / p.namespace / t.name / "cpu").read_text())
+    assert 0.3 <= cpu < 30

@@ -55,3 +55,20 @@ def test_a_source_the_stroke_job_cannot_read_is_an_invalid_spec() -> None:
     b["spec"]["sources"]["batch"][3]["format"] = "csv"
     with pytest.raises(InvalidSpecError, match="lifestyle: format 'csv'"):
         stages.task(Pipeline.from_body(b), stages.Stage.STROKE, "m1")
+
+
+def test_the_stroke_pipelines_trainer_trains_on_the_visit_label() -> None:
+    from clinops_common.contracts import StrokeResult, TrainArgs
+
+    p = Pipeline.from_body(body())
+    made = StrokeResult(
+        pipeline=p.name, run_id="m1", snapshot_id="20260301T000000Z-abcdef12", patients=1, high_risk=0, checks=1
+    )
+    args = stages.task(p, stages.Stage.TRAINER, "m1", {stages.Stage.STROKE: made}).arguments
+    assert isinstance(args, TrainArgs)
+    assert (args.feature_service, args.label, args.snapshot_id) == (
+        "stroke_risk_v1",
+        "stroke_within_1y",
+        "20260301T000000Z-abcdef12",
+    )
+    assert parse(TrainArgs, list(stages.task(p, stages.Stage.TRAINER, "m1").args)).label == "stroke_within_1y"

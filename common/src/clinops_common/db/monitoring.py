@@ -16,7 +16,8 @@ prediction_outcomes = sa.Table(
     "prediction_outcomes",
     metadata,
     sa.Column("prediction_id", UUID(as_uuid=True), primary_key=True),
-    # revision 0004: the prediction's partition key, so that the reference names (id, predicted_at)
+    # revision 0004: the prediction's partition key; (prediction_id, predicted_at) names a prediction,
+    # checked once per statement by a trigger (revision 0005; it was a per-row foreign key)
     sa.Column("predicted_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("label", sa.Boolean, nullable=False),  # an adverse event in (predicted_at, predicted_at + horizon]
     sa.Column("outcome_at", sa.DateTime(timezone=True), nullable=True),  # the first such event
@@ -24,11 +25,6 @@ prediction_outcomes = sa.Table(
     sa.Column("watermark", sa.DateTime(timezone=True), nullable=False),  # outcomes complete up to here
     sa.Column("labelled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.CheckConstraint("outcome_at IS NULL OR label", name="ck_prediction_outcomes_outcome_is_event"),
-    sa.ForeignKeyConstraint(
-        ["prediction_id", "predicted_at"],
-        ["predictions.id", "predictions.predicted_at"],
-        name="fk_prediction_outcomes_prediction",
-    ),
     sa.Index("ix_prediction_outcomes_predicted_at", "predicted_at"),
 )
 

@@ -319,11 +319,12 @@ STROKE_VIEW = FeatureView(
 # The stroke model's training rows (never served): one row per clinic visit before any stroke, labelled
 # 1 if a stroke follows within STROKE_HORIZON of the visit.
 STROKE_HORIZON = YEAR
+STROKE_LABEL = "stroke_within_1y"
 STROKE_LABEL_VIEW = FeatureView(
     "stroke_label",
     "computed from clinical_measurements and conditions",
     timedelta(days=1),
-    (Feature("stroke_within_1y", "float64", "1 if a stroke occurs in (visit, visit + 365 days], else 0 (the label)"),),
+    (Feature(STROKE_LABEL, "float64", "1 if a stroke occurs in (visit, visit + 365 days], else 0 (the label)"),),
     "The stroke model's label per visit; visits on or after a patient's stroke are left out. Never served.",
     online=False,
     source_timestamp="visit_date",

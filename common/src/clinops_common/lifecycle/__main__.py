@@ -4,6 +4,7 @@ object lock, and the offline store's sweep. Run with the lake's admin credential
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -12,7 +13,7 @@ import typer
 from rich.console import Console
 
 from clinops_common.cli import command_app
-from clinops_common.lifecycle import bucket, rules
+from clinops_common.lifecycle import access, bucket, rules
 from clinops_common.settings import LakeConnection
 from clinops_common.storage import s3_client
 
@@ -73,6 +74,21 @@ def _show(conns: LakeConnection) -> None:
         f"object lock: {'enabled' if lock.enabled else '[red]disabled[/]'}, versioning: {lock.versioning or 'off'}"
         " (ingest writes bronze and dead letters COMPLIANCE-locked for their retention, conditionally)"
     )
+
+
+@app.command()
+def policy(
+    component: Annotated[str, typer.Argument(help=f"One of: {', '.join(access.COMPONENTS)}.")],
+    bucket_name: Annotated[
+        str | None, typer.Option("--bucket", help="Lake bucket (default: CLINOPS_LAKE_BUCKET, else lake).")
+    ] = None,
+) -> None:
+    """Print a component's least-privilege S3 policy on the lake bucket (JSON, for `mc admin policy create`)."""
+    if component not in access.COMPONENTS:
+        console.print(f"[red]unknown component {component!r}: one of {', '.join(access.COMPONENTS)}[/]")
+        raise typer.Exit(2)
+    name = bucket_name or os.environ.get("CLINOPS_LAKE_BUCKET", "lake")
+    typer.echo(json.dumps(access.policy(component, name), indent=2))
 
 
 @app.command()

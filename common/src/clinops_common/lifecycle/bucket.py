@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +77,34 @@ def create_lake_bucket(s3: S3Client, bucket: str) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class FirstVersion:
+    """The first version ever written under a name: the record (bronze's guarantee)."""
+
+    key: str
+    version_id: str
+    current: bool  # it is still the current version: a plain GET (or an s3a read) of the name returns it
+
+
+def oldest_versions(entries: Iterable[Mapping[str, Any]]) -> dict[str, FirstVersion]:
+    """Each name's oldest object version (delete markers skipped), from ListObjectVersions ``Versions``
+    entries in the order S3 lists them (per name, newest first): on equal ``LastModified`` the one
+    listed later is the older."""
+    oldest: dict[str, tuple[Any, int, Mapping[str, Any]]] = {}
+    for i, v in enumerate(entries):
+        rank = (v["LastModified"], -i)
+        if v["Key"] not in oldest or rank < oldest[v["Key"]][:2]:
+            oldest[v["Key"]] = (*rank, v)
+    return {k: FirstVersion(k, str(v["VersionId"]), bool(v.get("IsLatest"))) for k, (_, _, v) in oldest.items()}
+
+
+def first_versions(s3: S3Client, bucket: str, prefix: str) -> dict[str, FirstVersion]:
+    """The first version of every name under ``prefix``, names whose current version is a delete
+    marker or a later PUT included (what a plain listing hides or replaces)."""
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
+    return oldest_versions(v for page in pages for v in page.get("Versions", []))
+
+
 def versions(s3: S3Client, bucket: str, key: str) -> list[dict[str, Any]]:
     """Every version of ``key`` (delete markers included, flagged ``DeleteMarker``), oldest first."""
     out: list[dict[str, Any]] = []
@@ -85,10 +114,15 @@ def versions(s3: S3Client, bucket: str, key: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda v: v["LastModified"])
 
 
+def read_first(s3: S3Client, bucket: str, first: FirstVersion) -> bytes:
+    """The bytes of ``first`` (by its version id, whatever was put or deleted under the name since)."""
+    return s3.get_object(Bucket=bucket, Key=first.key, VersionId=first.version_id)["Body"].read()
+
+
 def original(s3: S3Client, bucket: str, key: str) -> bytes:
     """The bytes of the first version ever written under ``key`` (what ingest wrote), whatever was
     put or deleted since: how a reader gets the original of a rewritten bronze name."""
-    first = next((v for v in versions(s3, bucket, key) if not v["DeleteMarker"]), None)
+    first = first_versions(s3, bucket, key).get(key)
     if first is None:
         raise FileNotFoundError(f"s3://{bucket}/{key} has no version")
-    return s3.get_object(Bucket=bucket, Key=key, VersionId=first["VersionId"])["Body"].read()
+    return read_first(s3, bucket, first)

@@ -52,8 +52,12 @@ def _safe(part: str) -> str:
 
 def _download(uri: str, target: Path, tracking_uri: str) -> Path:
     """Download into a temporary sibling, then rename: a half-written cache entry is never seen."""
+    import mlflow
     import mlflow.artifacts
 
+    # A models:/ URI is resolved through the registry URI, not the tracking_uri argument: unset, MLflow
+    # falls back to a local database of its own and finds no such model.
+    mlflow.set_registry_uri(tracking_uri)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
     try:

@@ -88,7 +88,7 @@ class GeneratorConfig(BaseModel):
     patients: int = Field(10, ge=1, le=99999)
     days: float = Field(1.0, gt=0, le=366)
     start: datetime = Field(default_factory=default_start, description="Window start (UTC).")
-    cohort: int | None = Field(None, ge=1, le=99999, description="Batch cohort size; default: patients.")
+    cohort: int | None = Field(None, ge=1, le=999_999, description="Batch cohort size; default: patients.")
     vitals_interval_min: float = Field(5.0, gt=0, description="Minutes between vital-sign readings.")
     labs_interval_h: float = Field(6.0, gt=0, description="Mean hours between lab panels.")
     meds_interval_h: float = Field(6.0, gt=0, description="Mean hours between medication administrations.")
@@ -116,5 +116,5 @@ class GeneratorConfig(BaseModel):
 
 
 def patient_id(i: int) -> str:
-    """``PT00001`` for i = 0: shared by the streaming patients and the stroke cohort."""
+    """``PT00001`` for i = 0 (``PT100000`` for i = 99999): shared by the streaming patients and the stroke cohort."""
     return f"PT{i + 1:05d}"

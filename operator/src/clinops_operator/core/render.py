@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from clinops_operator.core.services import ServiceTask
 from clinops_operator.core.spec import API_VERSION, KIND, Pipeline
 from clinops_operator.core.stages import Stage, StageTask
 
@@ -229,3 +230,48 @@ def observe_job(obj: Obj) -> ChildState:
 
 def child_kind(stage: Stage) -> str:
     return "SparkApplication" if stage.engine == "spark" else "Job"
+
+
+def deployment(t: ServiceTask, p: Pipeline) -> Obj:
+    """A pipeline's long-running child (ingest, the streaming featurizer): one replica, owned by the pipeline.
+
+    ``Recreate``: two consumers of one group during a rollout would only rebalance each other."""
+    env: list[Obj] = [{"name": k, "value": v} for k, v in t.env]
+    env += [{"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.secret, "key": s.key}}} for s in t.secret_env]
+    selector = {k: t.labels[k] for k in ("app.kubernetes.io/instance", "app.kubernetes.io/component")}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": t.name,
+            "namespace": t.namespace,
+            "labels": dict(t.labels),
+            "ownerReferences": [owner_reference(p)],
+        },
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": dict(t.labels)},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "terminationGracePeriodSeconds": 60,  # SIGTERM: flush, commit, exit
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": STAGE_UID, "fsGroup": STAGE_UID},
+                    "containers": [
+                        {
+                            "name": t.component,
+                            "image": t.image,
+                            "imagePullPolicy": p.spec.images.pull_policy,
+                            "command": ["python", "-m", t.module],
+                            "args": list(t.args),
+                            "env": env,
+                            "securityContext": _container_security(),
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+                        }
+                    ],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                },
+            },
+        },
+    }

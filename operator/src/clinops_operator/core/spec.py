@@ -41,6 +41,7 @@ class Kafka(_Model):
     bootstrap_servers: str = Field(alias="bootstrapServers")
     topics: tuple[str, ...]
     consumer_group: str | None = Field(None, alias="consumerGroup")
+    topic_prefix: str = Field("", alias="topicPrefix")
 
 
 class BatchSource(_Model):
@@ -61,6 +62,10 @@ class Lake(_Model):
     bucket: str
     region: str = "us-east-1"
     credentials_secret_ref: LakeCredentialsRef = Field(alias="credentialsSecretRef")
+    # a stage's own lake credentials (stage name -> Secret); a stage not named uses credentialsSecretRef
+    stage_credentials_secret_refs: dict[str, LakeCredentialsRef] = Field(
+        default_factory=dict, alias="stageCredentialsSecretRefs"
+    )
 
 
 class Redis(_Model):

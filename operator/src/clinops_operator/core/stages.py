@@ -31,7 +31,7 @@ from clinops_common.contracts import (
     TrainArgs,
     render,
 )
-from clinops_common.features.definitions import LABEL_HORIZON_HOURS, WINDOWS
+from clinops_common.features.definitions import LABEL_HORIZON_HOURS, STROKE_LABEL, WINDOWS
 from clinops_common.lake import TOPICS
 from clinops_common.sources import (
     MANIFEST_TABLES,
@@ -212,8 +212,11 @@ def labels(pipeline: Pipeline, stage: Stage, run_id: str) -> dict[str, str]:
     }
 
 
-def _connection_env(p: Pipeline) -> tuple[tuple[tuple[str, str], ...], tuple[SecretEnv, ...]]:
-    """The ``CLINOPS_*`` variables every stage reads (the names ``clinops_common.settings.Connections`` uses)."""
+def connection_env(
+    p: Pipeline, stage: Stage | None = None
+) -> tuple[tuple[tuple[str, str], ...], tuple[SecretEnv, ...]]:
+    """The ``CLINOPS_*`` variables every stage reads (the names ``clinops_common.settings.Connections`` uses);
+    the lake's keys are the stage's own where ``spec.lake.stageCredentialsSecretRefs`` names its Secret."""
     s = p.spec
     env = (
         # a batch pipeline has no Kafka: its stages (stroke, trainer) never connect to one
@@ -223,7 +226,7 @@ def _connection_env(p: Pipeline) -> tuple[tuple[tuple[str, str], ...], tuple[Sec
         ("CLINOPS_LAKE_BUCKET", s.lake.bucket),
         ("CLINOPS_MLFLOW_TRACKING_URI", s.stores.mlflow.tracking_uri),
     )
-    creds = s.lake.credentials_secret_ref
+    creds = s.lake.stage_credentials_secret_refs.get(stage.value if stage else "", s.lake.credentials_secret_ref)
     secrets = (
         SecretEnv("CLINOPS_S3_ACCESS_KEY", creds.name, creds.access_key_id_key),
         SecretEnv("CLINOPS_S3_SECRET_KEY", creds.name, creds.secret_access_key_key),
@@ -293,6 +296,7 @@ def stage_args(p: Pipeline, stage: Stage, run_id: str, upstream: Mapping[Stage, 
         model_family=t.model_family,
         registered_model_name=t.registered_model_name or p.name,
         feature_service=s.features.service,
+        **({"label": STROKE_LABEL} if s.features.service == BATCH_SERVICE else {}),
         snapshot_id=made.snapshot_id if isinstance(made, FeaturizeResult | StrokeResult) else None,
         lookback_days=t.lookback_days,
         split=Split(train=t.split.train, validation=t.split.validation, test=t.split.test),
@@ -320,7 +324,7 @@ def image(p: Pipeline, stage: Stage) -> str:
 
 def task(p: Pipeline, stage: Stage, run_id: str, upstream: Mapping[Stage, StageResult] | None = None) -> StageTask:
     """The task for one stage of one run (pure: the same inputs always give the same task)."""
-    env, secrets = _connection_env(p)
+    env, secrets = connection_env(p, stage)
     return StageTask(
         stage=stage,
         run_id=run_id,

@@ -103,7 +103,7 @@ class Ingestor:
         self.first_message_at: float | None = None  # monotonic; for throughput figures
         self.last_commit_at: float | None = None  # monotonic
         self.consumer: Any = None
-        self.joined = False  # set once the group has assigned partitions (possibly none)
+        self.joined = False  # True while the group's assignment (possibly empty) is ours; False in a rebalance
 
     def kafka_topics(self) -> list[str]:
         return [f"{self.settings.topic_prefix}{t}" for t in self.settings.topics]
@@ -167,6 +167,14 @@ class Ingestor:
         for topic, lag in per_topic.items():
             self.metrics.lag.labels(topic).set(lag)
 
+    async def caught_up(self) -> bool:
+        """Whether every assigned partition has been read to its high watermark (unknown counts as not)."""
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is None or await self.consumer.position(tp) < high:
+                return False
+        return True
+
     async def _check_lock(self) -> None:
         """Object lock asked for, on a bucket without it: say so at once (every write would be refused)."""
         w = self.writer
@@ -193,6 +201,7 @@ class Ingestor:
 
         class FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
             async def on_partitions_revoked(self, revoked: Any) -> None:
+                ingestor.joined = False  # a rebalance: nothing to consume until the group assigns again
                 for tp in revoked:
                     await ingestor.flush(tp)
 
@@ -226,7 +235,7 @@ class Ingestor:
                 asked = time.monotonic()
                 polled = await self.consumer.getmany(timeout_ms=200, max_records=s.max_poll_records)
                 now = time.monotonic()
-                if not self.joined:  # the idle timer starts once the group has given us partitions
+                if not self.joined:  # idle time counts only while the group has given us our partitions
                     last_message = now
                 for tp, msgs in polled.items():
                     self._accept(tp, msgs)
@@ -243,6 +252,9 @@ class Ingestor:
                 if s.idle_exit_s and not polled and now - last_message >= s.idle_exit_s:
                     if self.batches:
                         await self.flush_all()
+                        continue
+                    if not await self.caught_up():  # a slow fetch is not idleness: wait for the log end
+                        last_message = now
                         continue
                     break
             await self.flush_all()

@@ -67,6 +67,7 @@ class PipelineView(_Model):
     monitoring: MonitoringSpec = MonitoringSpec()
     mlflow_tracking_uri: str | None = None
     phase: str | None = None
+    run_stages: tuple[str, ...] | None = None  # status.currentRun.stages while a run is in progress
     last_run_time: str | None = None
     annotations: dict[str, str] = Field(default_factory=dict)
 
@@ -74,6 +75,7 @@ class PipelineView(_Model):
     def from_body(cls, body: Mapping[str, Any]) -> PipelineView:
         meta, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
         training = spec.get("training") or {}
+        run = status.get("currentRun") or {}
         return cls(
             namespace=meta.get("namespace", "default"),
             name=meta["name"],
@@ -84,6 +86,7 @@ class PipelineView(_Model):
             monitoring=MonitoringSpec.model_validate(spec.get("monitoring") or {}),
             mlflow_tracking_uri=((spec.get("stores") or {}).get("mlflow") or {}).get("trackingUri"),
             phase=status.get("phase"),
+            run_stages=tuple(run["stages"]) if isinstance(run.get("stages"), list) else None,
             last_run_time=status.get("lastRunTime"),
             annotations=dict(meta.get("annotations") or {}),
         )

@@ -51,6 +51,7 @@ class Outcome:
     request: str | None
     labels_written: int
     seconds: float
+    steps: dict[str, float]  # seconds per step (reference, read_outcomes, label, read_labelled, ...)
 
 
 def drift_sample(
@@ -150,6 +151,7 @@ def run_evaluation(
     db.record(pipeline.namespace, pipeline.name, evaluation, request)
     if request and patcher is not None:
         patcher.request_retraining(pipeline.namespace, pipeline.name, request)
+    lap("record")
     seconds = time.perf_counter() - started
     log.info(
         "evaluated",
@@ -166,4 +168,4 @@ def run_evaluation(
         seconds=round(seconds, 3),
         steps=steps,
     )
-    return Outcome(evaluation, request, written, seconds)
+    return Outcome(evaluation, request, written, seconds, steps)

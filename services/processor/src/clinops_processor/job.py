@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from clinops_common.lake import SilverTable, key, silver_path, state_key
+from clinops_common.lifecycle.bucket import FirstVersion, first_versions, read_first
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
 from clinops_processor.config import ProcessorSettings
@@ -58,11 +59,18 @@ class State:
         s3.put_object(Bucket=bucket, Key=STATE_KEY, Body=body)
 
 
-def list_bronze(s3: S3Client, bucket: str) -> list[str]:
-    keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="bronze/"):
-        keys.extend(o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".ndjson"))
-    return sorted(keys)
+def list_bronze(s3: S3Client, bucket: str) -> dict[str, FirstVersion]:
+    """Every bronze name and its first version: the record, even where a later PUT replaced the
+    current version or a DELETE hid the name behind a delete marker (object lock keeps every version)."""
+    return {k: v for k, v in sorted(first_versions(s3, bucket, "bronze/").items()) if k.endswith(".ndjson")}
+
+
+def split_lines(body: bytes) -> list[str]:
+    """An object's lines as Spark's text reader splits them (``\\n``, ``\\r\\n``; no trailing empty line)."""
+    lines = body.decode("utf-8", errors="replace").split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
 
 
 def plan(
@@ -96,20 +104,34 @@ def run(
     s3 = s3_client(conns)
     bucket = conns.lake_bucket
     state = State() if full else State.load(s3, bucket)
-    bronze = list_bronze(s3, bucket)
+    firsts = list_bronze(s3, bucket)
+    bronze = list(firsts)
     new = [k for k in bronze if k not in state.objects]
 
     def uri(k: str) -> str:
         return f"s3a://{bucket}/{key(k)}"
 
     def read(keys: list[str]) -> Any:
-        # Listing folders is one request each; naming hundreds of objects costs a few each: read the
-        # (topic, date) folders that hold the objects, then keep the objects asked for.
-        folders = sorted({k.rsplit("/", 2)[0] for k in keys})
-        lines = spark.read.text([uri(f) for f in folders], recursiveFileLookup=True, pathGlobFilter="*.ndjson")
-        lines = lines.withColumn("file", F.input_file_name())
-        if set(keys) != {k for k in bronze if k.rsplit("/", 2)[0] in folders}:
-            lines = lines.where(F.col("file").isin([uri(k) for k in keys]))
+        # The first version of each name is the record. Where it is still the current one (always, but
+        # for a name someone rewrote or deleted), s3a reads it: listing folders is one request each,
+        # naming hundreds of objects costs a few each, so read the (topic, date) folders that hold
+        # them and keep the objects asked for. A replaced name's first version is read by its id.
+        plain = [k for k in keys if firsts[k].current]
+        replaced = [k for k in keys if not firsts[k].current]
+        parts = []
+        if plain:
+            folders = sorted({k.rsplit("/", 2)[0] for k in plain})
+            lines = spark.read.text([uri(f) for f in folders], recursiveFileLookup=True, pathGlobFilter="*.ndjson")
+            lines = lines.withColumn("file", F.input_file_name())
+            if set(plain) != {k for k in bronze if k.rsplit("/", 2)[0] in folders}:
+                lines = lines.where(F.col("file").isin([uri(k) for k in plain]))
+            parts.append(lines)
+        if replaced:
+            rows = [(line, uri(k)) for k in replaced for line in split_lines(read_first(s3, bucket, firsts[k]))]
+            parts.append(spark.createDataFrame(rows, "value STRING, file STRING"))
+        lines = parts[0]
+        for part in parts[1:]:
+            lines = lines.unionByName(part)
         return core.parse_bronze(lines)
 
     new_dates: dict[str, set[str]] = {k: set() for k in new}

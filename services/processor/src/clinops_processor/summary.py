@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from clinops_common.lake import key
+from clinops_common.lifecycle.bucket import first_versions, read_first
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client, s3_filesystem
 
@@ -10,14 +11,10 @@ SILVER = ("measurements", "medications", "admissions", "outcomes", "quarantine")
 
 
 def count_lines(conns: Connections, prefix: str) -> tuple[int, int]:
-    """(objects, lines) under a prefix."""
+    """(names, lines) under a raw layer's prefix, each name counted by its first version (the record)."""
     s3 = s3_client(conns)
-    objects = lines = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=conns.lake_bucket, Prefix=prefix):
-        for o in page.get("Contents", []):
-            objects += 1
-            lines += s3.get_object(Bucket=conns.lake_bucket, Key=o["Key"])["Body"].read().count(b"\n")
-    return objects, lines
+    firsts = first_versions(s3, conns.lake_bucket, prefix)
+    return len(firsts), sum(read_first(s3, conns.lake_bucket, v).count(b"\n") for v in firsts.values())
 
 
 def silver_rows(conns: Connections, table: str) -> int:

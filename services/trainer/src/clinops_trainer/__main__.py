@@ -31,13 +31,21 @@ def run(args: TrainArgs) -> None:
     from clinops_trainer import job
     from clinops_trainer.config import TrainerSettings
 
+    pending: list[int] = []  # a signal whose exception library code may have swallowed
+
     def on_sigterm(signum: int, _frame: FrameType | None) -> None:
+        pending.append(signum)
         raise job.Terminated(f"signal {signum}")
+
+    def say(msg: str) -> None:
+        if pending:  # raised again at the next progress line (every training step prints one)
+            raise job.Terminated(f"signal {pending.pop()}")
+        err.print(msg, highlight=False)
 
     signal.signal(signal.SIGTERM, on_sigterm)
     conns = TrainingConnections()
     try:
-        result = job.train(args, conns, TrainerSettings(), say=lambda msg: err.print(msg, highlight=False))
+        result = job.train(args, conns, TrainerSettings(), say=say)
         key = job.write_stage_result(conns, result)
     except job.TrainingError as e:
         err.print(f"[red]train failed:[/] {e}", highlight=False)

@@ -8,7 +8,7 @@ deletes the version it created, so a failed run leaves the registry and the alia
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import metadata
@@ -18,7 +18,12 @@ import numpy as np
 import pandas as pd
 
 from clinops_common.contracts import TrainArgs, TrainResult, write_result
-from clinops_common.features.definitions import UnknownFeatureService, feature_service
+from clinops_common.features.definitions import (
+    STROKE_EXCLUDED,
+    STROKE_HORIZON,
+    UnknownFeatureService,
+    feature_service,
+)
 from clinops_common.features.offline import Snapshot, SnapshotNotFound
 from clinops_common.model import (
     ModelInputError,
@@ -38,15 +43,23 @@ from clinops_trainer import families, plots
 from clinops_trainer.config import TrainerSettings
 from clinops_trainer.gate import ChampionScore, decide
 from clinops_trainer.importance import gain_importance, permutation_importance
-from clinops_trainer.lake import STROKE_LABEL, Lake, attach_oracle
-from clinops_trainer.split import Parts, SplitError, check_parts, random_split, time_split
+from clinops_trainer.lake import STROKE_LABEL, Lake, attach_oracle, attach_patient_oracle
+from clinops_trainer.split import Parts, SplitError, check_parts, grouped_split, time_split
 from clinops_trainer.thresholds import confusion, set_thresholds
 from clinops_trainer.tracking import PIPELINE_TAG, RESULT_TAG, RUN_TAG, Tracking, TrackingUnavailable
 
 FAMILIES = ("pytorch-mlp", "gradient-boosted-trees")
 # Fields of the stroke cohort that encode its label: never features of a stroke model.
 STROKE_LABEL_FIELDS = frozenset(
-    {"stroke_occurred", "stroke_date", "days_since_stroke", "stroke_severity", "recovery_status", "stroke_probability"}
+    {
+        STROKE_LABEL,
+        "stroke_occurred",
+        "stroke_date",
+        "days_since_stroke",
+        "stroke_severity",
+        "recovery_status",
+        "stroke_probability",
+    }
 )
 
 Say = Callable[[str], None]
@@ -72,6 +85,17 @@ class Data:
     data_end: str
 
 
+def check_stroke_service(name: str, features: Iterable[str]) -> None:
+    """A stroke model's feature service holds no field that encodes the label and no sensitive field."""
+    feats = set(features)
+    leaks = sorted(feats & STROKE_LABEL_FIELDS)
+    if leaks:
+        raise TrainingError(f"feature service {name!r} holds fields that encode the label: {leaks}")
+    sensitive = sorted(feats & set(STROKE_EXCLUDED))
+    if sensitive:
+        raise TrainingError(f"feature service {name!r} holds sensitive fields (never model inputs): {sensitive}")
+
+
 def _package_version() -> str:
     return metadata.version("clinops-trainer")
 
@@ -81,22 +105,28 @@ def load_data(args: TrainArgs, lake: Lake, snap: Snapshot, settings: TrainerSett
     fractions = (args.split.train, args.split.validation, args.split.test)
     horizon = timedelta(hours=settings.label_horizon_hours)
     if args.label == STROKE_LABEL:
-        leaks = sorted(set(svc.feature_names) & STROKE_LABEL_FIELDS)
-        if leaks:
-            raise TrainingError(f"feature service {svc.name!r} holds fields that encode the label: {leaks}")
-        ents = lake.stroke_entities(snap)
-        say(f"stroke cohort: {len(ents)} patients in the stroke_risk view of snapshot {snap.snapshot_id}")
-        frame = lake.training_frame(ents, svc.name, snap, label=None)
-        labels = lake.stroke_labels()
-        frame = frame.merge(labels, how="left", on="patient_id", validate="one_to_one")
-        in_window = len(frame)
-        labelled = frame[frame[STROKE_LABEL].notna()].reset_index(drop=True)
-        unlabeled = in_window - len(labelled)
+        check_stroke_service(svc.name, svc.feature_names)
+        visits = lake.stroke_entities(snap)
+        say(
+            f"stroke training rows: {visits.in_window} visits before a stroke in the stroke_label view of snapshot "
+            f"{snap.snapshot_id}; {visits.unlabeled} within {STROKE_HORIZON.days} days of the as-of date "
+            f"{visits.end} (outcome not known yet) left out"
+        )
+        if visits.rows.empty:
+            raise TrainingError(
+                f"no labelled stroke rows in snapshot {snap.snapshot_id}: {visits.in_window} visits, "
+                f"{visits.unlabeled} of them within the horizon of the as-of date"
+            )
+        ents = visits.rows[["patient_id", "event_timestamp"]]
+        say(f"point-in-time join of {len(ents)} visits x {len(svc.refs)} features ({svc.name})")
+        labelled = lake.training_frame(ents, svc.name, snap, label=None)
+        labelled[STROKE_LABEL] = visits.rows[STROKE_LABEL].to_numpy()
+        in_window, unlabeled = visits.in_window, visits.unlabeled
         y = labelled[STROKE_LABEL].to_numpy(dtype=np.int8)
-        oracle = labelled.pop("oracle").to_numpy(dtype=np.float64)
+        oracle = attach_patient_oracle(labelled, lake.stroke_oracle())
         seed = int(args.hyperparameters.get("seed", 0))
-        parts = random_split(y, fractions, seed)
-        data_end = str(ents["event_timestamp"].max()) if len(ents) else ""
+        parts = grouped_split(labelled["patient_id"], y, fractions, seed)
+        data_end = str(visits.end)
     else:
         ents = lake.streaming_entities(snap, timedelta(days=args.lookback_days), horizon)
         say(

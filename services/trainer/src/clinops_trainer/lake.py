@@ -8,16 +8,22 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from clinops_common.features.definitions import LABEL_VIEW, STROKE_VIEW
+from clinops_common.features.definitions import (
+    LABEL_VIEW,
+    STROKE_HORIZON,
+    STROKE_LABEL,
+    STROKE_LABEL_VIEW,
+    STROKE_VIEW,
+)
 from clinops_common.features.offline import OfflineStore, Snapshot
 from clinops_common.features.pit import utc
 from clinops_common.features.training import build_training_set
 from clinops_common.lake import batch_path
 from clinops_common.settings import TrainingConnections
 from clinops_common.storage import s3_filesystem
-from clinops_trainer.dataset import EntityRows, streaming_entity_rows
+from clinops_trainer.dataset import EntityRows, streaming_entity_rows, stroke_entity_rows
 
-STROKE_LABEL = "stroke_occurred"
+__all__ = ["STROKE_LABEL", "Lake", "attach_oracle", "attach_patient_oracle"]
 
 
 class Lake:
@@ -59,27 +65,24 @@ class Lake:
         )
 
     # ---- the stroke cohort ----
-    def stroke_entities(self, snap: Snapshot) -> pd.DataFrame:
-        """One row per patient of the ``stroke_risk`` view, as of the view's latest created time."""
-        rows = self.store.read(STROKE_VIEW, snap, [])
-        if rows.empty:
-            return rows[["patient_id", "event_timestamp"]]
-        as_of = rows["created_timestamp"].max()
-        out = pd.DataFrame({"patient_id": rows["patient_id"].drop_duplicates().sort_values().to_numpy()})
-        out["event_timestamp"] = as_of
-        return out
+    def stroke_entities(self, snap: Snapshot) -> EntityRows:
+        """The ``stroke_label`` rows (one per visit before a stroke) whose horizon ends by the run's
+        as-of date (the ``stroke_risk`` view's latest row time)."""
+        visits = self.store.read(STROKE_LABEL_VIEW, snap, [STROKE_LABEL])
+        risk = self.store.read(STROKE_VIEW, snap, [])
+        end = risk["event_timestamp"].max() if len(risk) else pd.Timestamp("NaT")
+        return stroke_entity_rows(visits, end, STROKE_HORIZON, STROKE_LABEL)
 
-    def stroke_labels(self) -> pd.DataFrame:
-        """``stroke_occurred`` and the cohort's true ``stroke_probability`` (the oracle) per patient,
-        from the latest ``conditions`` record."""
+    def stroke_oracle(self) -> pd.DataFrame:
+        """The cohort's true ``stroke_probability`` per patient (the generator's oracle), from the
+        latest ``conditions`` record: the patient-level truth, blind to a visit's timing."""
         path = batch_path(self.conns.lake_bucket, "conditions").removeprefix("s3a://")
-        cols = ["patient_id", "recorded_at", STROKE_LABEL, "stroke_probability"]
+        cols = ["patient_id", "recorded_at", "stroke_probability"]
         table = pq.ParquetDataset(path, filesystem=self.fs).read(columns=cols)
         frame = table.to_pandas().sort_values(["patient_id", "recorded_at"]).drop_duplicates("patient_id", keep="last")
         return pd.DataFrame(
             {
                 "patient_id": frame["patient_id"].astype(str).to_numpy(),
-                STROKE_LABEL: frame[STROKE_LABEL].astype("float64").to_numpy(),
                 "oracle": frame["stroke_probability"].astype("float64").to_numpy(),
             }
         )
@@ -92,4 +95,10 @@ def attach_oracle(frame: pd.DataFrame, oracle: pd.DataFrame | None) -> np.ndarra
     keys = frame[["patient_id", "event_timestamp"]].copy()
     keys["event_timestamp"] = utc(keys["event_timestamp"])
     merged = keys.merge(oracle, how="left", on=["patient_id", "event_timestamp"], validate="many_to_one")
+    return np.asarray(merged["oracle"].to_numpy(dtype=np.float64))
+
+
+def attach_patient_oracle(frame: pd.DataFrame, oracle: pd.DataFrame) -> np.ndarray:
+    """A per-patient oracle's probability for each row of ``frame`` (NaN where it has none)."""
+    merged = frame[["patient_id"]].merge(oracle, how="left", on="patient_id", validate="many_to_one")
     return np.asarray(merged["oracle"].to_numpy(dtype=np.float64))

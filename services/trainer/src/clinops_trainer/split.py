@@ -11,8 +11,11 @@ So every training row's label window (t, t + h] ends before the first validation
 (t < c1 implies t + h < c1 + h), and likewise validation before test. The fractions apply to the
 time kept, so with patients present throughout they are the fractions of rows.
 
-The stroke cohort is one cross-section (one row per patient, no time axis): ``random_split``
-assigns patients at random (seeded), stratified by label, no purge needed.
+The stroke model's rows are clinic visits, several per patient, from a cohort whose visits span
+years: ``grouped_split`` assigns whole patients at random (seeded), stratified by whether a patient
+has a positive row, so no patient's visits are on both sides of a split. The labels are per visit
+and each row only sees values known at its visit (the point-in-time join), so no purge is needed
+between parts that share no patient.
 """
 
 from __future__ import annotations
@@ -87,6 +90,21 @@ def random_split(labels: np.ndarray, fractions: tuple[float, float, float], seed
         parts[2] += idx[n_train + n_val :].tolist()
     tr, va, te = (np.sort(np.asarray(p, dtype=np.int64)) for p in parts)
     return Parts(tr, va, te, 0, f"random split {fractions} by patient, stratified by label, seed {seed}", {})
+
+
+def grouped_split(groups: pd.Series, labels: np.ndarray, fractions: tuple[float, float, float], seed: int) -> Parts:
+    """Random split of whole groups (patients), stratified by the group's highest label; seeded."""
+    g = pd.Series(np.asarray(groups), name="group")
+    per_group = pd.Series(labels, index=g.index).groupby(g.to_numpy()).max().sort_index()
+    chosen = random_split(per_group.to_numpy(), fractions, seed)
+    names = per_group.index.to_numpy()
+    side = {}
+    for part, idx in enumerate((chosen.train, chosen.validation, chosen.test)):
+        side.update(dict.fromkeys(names[idx].tolist(), part))
+    where = g.map(side).to_numpy()
+    tr, va, te = (np.flatnonzero(where == part) for part in range(3))
+    rule = f"random split {fractions} of patients (a patient's rows on one side), stratified by label, seed {seed}"
+    return Parts(tr, va, te, 0, rule, {})
 
 
 def check_parts(parts: Parts, labels: np.ndarray) -> dict[str, dict[str, int]]:

@@ -1,84 +1,48 @@
 """``make bench-monitor``: one evaluation over 1,000,000 labelled window predictions, and the scenarios.
 
-Prints one ``name=value`` per line. The window: 20,000 patients x 50 hourly batch predictions of one
-model version (scores ~ Beta(1, 9), outcomes drawn from them), their 28-feature vectors (the
-scenario worlds' feature order) in ``predictions``, outcomes in silver on a private MinIO, all on a
-private PostgreSQL. ``monitor_eval_s`` is the first evaluation as of the window's end: reading the
-window, the label join and writing 1,000,000 labels, AUROC with DeLong's interval, calibration, and
-drift of a 50,000-prediction sample over every feature and the prediction. The scenario figures come
-from the same four worlds the scenario tests run (evaluated every 24 hours, days 12 to 21).
-``evidently_drift_s`` is Evidently 0.7.23's data-drift report (KS, then PSI, on every column) on the
-same 50,000-prediction sample and reference, beside ``monitor_drift_s`` (ours: KS and PSI in one pass);
-``load_average_1m`` follows each timing, since the machine may be shared.
+Prints one ``name=value`` per line. The window (``window.py``): 20,000 patients x 50 hourly batch
+predictions of one model version (scores ~ Beta(1, 9), outcomes drawn from them), their 28-feature
+vectors (the scenario worlds' feature order) in ``predictions``, outcomes in silver on a private
+MinIO, all on a private PostgreSQL. ``monitor_eval_s`` is the first evaluation as of the window's end:
+reading the window, the label join and writing 1,000,000 labels, AUROC with DeLong's interval,
+calibration, and drift of a 50,000-prediction sample over every feature and the prediction; each of
+its steps follows (``monitor_eval_<step>_s``), then AUROC and calibration timed alone, and the label
+insert side by side with revision 0004's foreign key, revision 0005's per-statement check and none
+(``labels_insert_*_s``). ``evidently_drift_s`` is Evidently 0.7.23's data-drift report (KS, then
+PSI, on every column) on the same 50,000-prediction sample and reference, beside ``monitor_drift_s``
+(ours: KS and PSI in one pass). The scenario figures come from the same four worlds the scenario
+tests run (evaluated every 24 hours, days 12 to 21). ``load_average_1m`` follows each timing, since
+the machine may be shared. ``BENCH_MONITOR_PARTS=eval`` or ``scenarios`` runs one part.
 """
 
 from __future__ import annotations
 
 import os
 import time
-import uuid
 from datetime import timedelta
 
 import numpy as np
-import pandas as pd
+import sqlalchemy as sa
 
 from clinops_common import db
 from clinops_common.settings import Connections
 from clinops_devstack import toolchain
-from clinops_devstack.bench.monitor import scenarios
+from clinops_devstack.bench.monitor import scenarios, window
 from clinops_devstack.bench.monitor.evidently_drift import evidently_drift_seconds
-from clinops_devstack.bench.monitor.world import (
-    FEATURES,
-    START,
-    World,
-    WorldConfig,
-    build,
-    write_outcomes,
-    write_predictions,
-)
+from clinops_devstack.bench.monitor.world import START, WorldConfig, build, write_outcomes, write_predictions
 from clinops_devstack.scratch import scratch_stack
 from clinops_devstack.settings import StackSettings
 from clinops_monitor.adapters.postgres import Database
 from clinops_monitor.config import MonitoringSpec, MonitorSettings, PipelineView
-from clinops_monitor.core.drift import drift_report, quantile_bins
-from clinops_monitor.core.evaluation import Reference
+from clinops_monitor.core.calibration import calibration
+from clinops_monitor.core.discrimination import auroc
+from clinops_monitor.core.drift import drift_report
 from clinops_monitor.job import drift_sample, run_evaluation
 
 N_PATIENTS = int(os.environ.get("BENCH_MONITOR_PATIENTS", "20000"))
 HOURS = 50
 SCENARIO_FLOOR = 0.6
 PARTS = os.environ.get("BENCH_MONITOR_PARTS", "eval,scenarios").split(",")
-
-
-def _big_world(rng: np.random.Generator) -> World:
-    n = N_PATIENTS * HOURS
-    pid = np.repeat([f"PT{i:06d}" for i in range(N_PATIENTS)], HOURS)
-    t = pd.Timestamp(START) + pd.to_timedelta(np.tile(np.arange(HOURS), N_PATIENTS), unit="h")
-    score = rng.beta(1, 9, n)
-    feats = {f: rng.normal(0, 1, n).astype(np.float32) for f in FEATURES}
-    frame = pd.DataFrame({"patient_id": pid, "predicted_at": t, "score": score, **feats})
-    frame["risk_level"] = np.where(score > 0.3, "HIGH", np.where(score > 0.15, "MEDIUM", "LOW"))
-    frame["id"] = [str(uuid.uuid4()) for _ in range(n)]
-    hit = rng.random(n) < score  # an event within the horizon of this prediction
-    ev_t = frame.loc[hit, "predicted_at"] + pd.to_timedelta(rng.uniform(1, 86_000, int(hit.sum())), unit="s")
-    outcomes = pd.DataFrame(
-        {
-            "event_id": [str(uuid.uuid4()) for _ in range(len(ev_t))],
-            "patient_id": frame.loc[hit, "patient_id"].to_numpy(),
-            "event_time": ev_t.to_numpy(),
-            "source": "ehr-outcomes",
-            "outcome_type": "adverse_event",
-            "severity": "mild",
-            "prediction_id": None,
-        }
-    )
-    outcomes["ingested_at"] = outcomes["event_time"]
-    # a late heartbeat outcome moves the watermark past every horizon
-    last = pd.Timestamp(START) + timedelta(hours=HOURS + 40)
-    outcomes.loc[len(outcomes)] = ["hb", "PT-none", last, "ehr-outcomes", "discharge_check", None, None, last]
-    ref = {f: rng.normal(0, 1, 20_000) for f in FEATURES} | {"probability": rng.beta(1, 9, 20_000)}
-    reference = Reference(FEATURES, ref, {c: quantile_bins(v) for c, v in ref.items()})
-    return World(WorldConfig(), frame, reference, float("nan"), frame, outcomes)
 
 
 def main() -> None:
@@ -93,33 +57,50 @@ def main() -> None:
             _scenarios(url, conns)
 
 
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
 def _one_evaluation(url: str, conns: Connections, rng: np.random.Generator) -> None:
-    world = _big_world(rng)
+    big = window.world(rng, N_PATIENTS, HOURS)
     t0 = time.perf_counter()
-    write_predictions(url, world, model_name="bench")
+    window.write(url, big, model_name="bench")
     lake = scenarios.lake_for(conns, "bench-lake")
-    write_outcomes(lake, world)
+    write_outcomes(lake, big)
+    _analyze(url)
     print(f"setup_write_s={time.perf_counter() - t0:.1f}", flush=True)
     view = PipelineView(namespace="default", name="bench", model_name="bench")
     database = Database(url)
     settings = MonitorSettings(allowed_lateness_hours=0)
     as_of = START + timedelta(hours=HOURS + 40)
+    print(f"load_average_1m={_load()}", flush=True)
     out = run_evaluation(
         view,
         as_of,
         settings=settings,
         conns=lake,
         db=database,
-        references=scenarios.StaticReferences(world.reference),
+        references=scenarios.StaticReferences(big.reference),
         patcher=None,
     )
     champion = out.evaluation.champion
     print(f"monitor_eval_s={out.seconds:.2f}")
-    print(f"load_average_1m={os.getloadavg()[0]:.1f}")
+    for step, seconds in out.steps.items():
+        print(f"monitor_eval_{step}_s={seconds:.2f}")
+    print(f"load_average_1m={_load()}")
     print(f"predictions={champion.labelled if champion else 0}")
     print(f"labels_written={out.labels_written}")
     print(f"drift_sample={out.evaluation.drift_sample}")
-    print(f"features_checked={len(out.evaluation.drift.features) if out.evaluation.drift else 0}")
+    print(f"features_checked={len(out.evaluation.drift.features) if out.evaluation.drift else 0}", flush=True)
+    # the parts of "compute" on the same rows, one at a time
+    labelled = database.labelled("bench", as_of - timedelta(days=view.monitoring.window_days), as_of)
+    y, p = labelled["label"].to_numpy(), labelled["score"].to_numpy()
+    t0 = time.perf_counter()
+    auroc(y, p)
+    print(f"auroc_with_interval_s={time.perf_counter() - t0:.2f}")
+    t0 = time.perf_counter()
+    calibration(y, p)
+    print(f"calibration_s={time.perf_counter() - t0:.2f}", flush=True)
     # the same sample again (seeded), through our drift and through Evidently's report
     start = as_of - timedelta(days=view.monitoring.window_days)
     current = drift_sample(
@@ -127,15 +108,57 @@ def _one_evaluation(url: str, conns: Connections, rng: np.random.Generator) -> N
     )
     database.close()
     assert current is not None
-    ref = world.reference
+    ref = big.reference
     t0 = time.perf_counter()
     drift_report(ref.sample, current, ref.features, ref.bins, psi_threshold=0.2, ks_p_value=0.01)
     print(f"monitor_drift_s={time.perf_counter() - t0:.2f}")
+    print(f"drift_sample_rows={len(current['probability'])}")
     theirs = evidently_drift_seconds(toolchain.evidently_python(StackSettings().cache), ref.sample, current)
     print(f"evidently_drift_s={theirs['ks'] + theirs['psi']:.2f}")
     print(f"evidently_ks_s={theirs['ks']:.2f}")
     print(f"evidently_psi_s={theirs['psi']:.2f}")
-    print(f"load_average_1m={os.getloadavg()[0]:.1f}")
+    print(f"load_average_1m={_load()}", flush=True)
+    _integrity_side_by_side(url)
+
+
+def _analyze(url: str) -> None:
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        conn.execute(sa.text("ANALYZE predictions"))
+    engine.dispose()
+
+
+# The labels just written, copied again into three tables alike but for the integrity check: revision
+# 0004's per-row foreign key, revision 0005's per-statement check, none. Same rows, same order, one run.
+INTEGRITY = {
+    "foreign_key": "ALTER TABLE {t} ADD FOREIGN KEY (prediction_id, predicted_at)"
+    " REFERENCES predictions (id, predicted_at)",
+    "statement_check": "CREATE TRIGGER {t}_check AFTER INSERT ON {t} REFERENCING NEW TABLE AS new_labels"
+    " FOR EACH STATEMENT EXECUTE FUNCTION clinops_check_labels_name_predictions()",
+    "unchecked": "",
+}
+
+
+def _integrity_side_by_side(url: str) -> None:
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        for name, ddl in INTEGRITY.items():
+            table = f"bench_labels_{name}"
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"CREATE TABLE {table} (LIKE prediction_outcomes INCLUDING ALL)"))
+                if ddl:
+                    conn.execute(sa.text(ddl.format(t=table)))
+            with engine.begin() as conn:
+                t0 = time.perf_counter()
+                copy = f"INSERT INTO {table} SELECT * FROM prediction_outcomes ORDER BY prediction_id"  # noqa: S608
+                conn.execute(sa.text(copy))
+                seconds = time.perf_counter() - t0
+            print(f"labels_insert_{name}_s={seconds:.2f}")
+            print(f"load_average_1m={_load()}", flush=True)
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"DROP TABLE {table}"))
+    finally:
+        engine.dispose()
 
 
 def _scenarios(url: str, conns: Connections) -> None:

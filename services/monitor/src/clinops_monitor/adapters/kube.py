@@ -11,7 +11,10 @@ from typing import Any
 from clinops_monitor.config import GROUP, PLURAL, VERSION, PipelineView
 from clinops_monitor.core.decision import ANNOTATION
 
-IN_FLIGHT_PHASES = frozenset({"Processing", "Featurizing", "Training"})
+# The CRD's phases while a run is in progress (status.phase enum): every stage of a run that trains
+# (ingest, processor, featurizer, materializer, trainer) is part of that training run.
+RUN_PHASES = frozenset({"Ingesting", "Processing", "Featurizing", "Materializing", "Training"})
+TRAINER_STAGE = "trainer"  # the operator's Stage.TRAINER, as status.currentRun.stages names it
 
 
 def load_config() -> None:
@@ -51,9 +54,18 @@ class Pipelines:
         )
 
 
+def run_trains(p: PipelineView) -> bool:
+    """The pipeline's current run will train: its stages (``status.currentRun.stages``) include the
+    trainer, or, where the status does not list them, the phase is one of a run's."""
+    if p.run_stages is not None:
+        return TRAINER_STAGE in p.run_stages
+    return p.phase in RUN_PHASES
+
+
 def training_in_flight(p: PipelineView, last_request_at_rfc3339: str | None) -> bool:
-    """A run is in progress, or our last request is newer than the last finished run."""
-    if p.phase in IN_FLIGHT_PHASES:
+    """A run that trains is in progress (any of its phases, Materializing included), or our last
+    request is newer than the last finished run."""
+    if run_trains(p):
         return True
     if last_request_at_rfc3339 and (not p.last_run_time or p.last_run_time < last_request_at_rfc3339):
         return ANNOTATION in p.annotations
