@@ -23,6 +23,7 @@ from clinops_devstack.settings import REPO_ROOT
 CHART = REPO_ROOT / "charts" / "clinops"
 EXAMPLE = REPO_ROOT / "manifests" / "adverse-event.yaml"
 LABEL_PIPELINE = "clinops.io/pipeline"
+LABEL_SERVICE = "clinops.io/service"
 
 
 class Kubectl(Protocol):
@@ -121,6 +122,32 @@ def wait_phase(
 
 def child_pods(kubectl: Kubectl, pipeline: str, namespace: str) -> list[dict[str, Any]]:
     return items(kubectl, "pods", namespace, f"{LABEL_PIPELINE}={pipeline}")
+
+
+def wait_services_running(
+    kubectl: Kubectl, pipeline: str, namespace: str, components: tuple[str, ...], timeout_s: float
+) -> dict[str, dict[str, Any]]:
+    """The pod of each of the pipeline's long-running children (``clinops.io/service``) once its
+    container runs (fails with the pods' states and the end of a crashed container's log)."""
+    deadline = time.monotonic() + timeout_s
+    found: dict[str, dict[str, Any]] = {}
+    while time.monotonic() < deadline:
+        found = {}
+        for pod in child_pods(kubectl, pipeline, namespace):
+            component = pod["metadata"]["labels"].get(LABEL_SERVICE)
+            states = (pod.get("status") or {}).get("containerStatuses") or []
+            if component in components and states and "running" in (states[0].get("state") or {}):
+                found[component] = pod
+        if set(found) == set(components):
+            return found
+        time.sleep(2)
+    states = {
+        p["metadata"]["name"]: (p.get("status") or {}).get("containerStatuses")
+        for p in child_pods(kubectl, pipeline, namespace)
+        if p["metadata"]["labels"].get(LABEL_SERVICE) in components
+    }
+    missing = sorted(set(components) - set(found))
+    raise AssertionError(f"not running after {timeout_s:.0f}s: {missing}\n{json.dumps(states, indent=1)}")
 
 
 def service_endpoints(kubectl: Kubectl, service: str, namespace: str) -> list[str]:

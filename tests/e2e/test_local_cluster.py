@@ -7,8 +7,10 @@ scenario's:
 
 1. ``helm install`` the chart: the operator's pod runs the clinops image on the real node under its
    ServiceAccount (host network; it reaches the API server on loopback) and becomes Ready.
-2. Secrets created; the example pipeline applied, pointed at the local stack, its pods placed on the
-   real node with a fraction of a core each (``spec.pods``).
+2. Secrets created; the example pipeline applied, pointed at the local stack (the harness's Kafka
+   too), its pods placed on the real node with a fraction of a core each (``spec.pods``). Its
+   long-running children, the ``<pipeline>-ingest`` and ``<pipeline>-stream`` Deployments, run their
+   consumers on the real node against that Kafka.
 3. The materializer Job's pod writes the online store and the trainer Job's pod (the clinops image)
    trains ``gradient-boosted-trees`` and registers it in MLflow as the champion. (``pytorch-mlp``
    needs the clinops-trainer image, torch's layer, ~5 GB more to import: not in this scenario.)
@@ -16,7 +18,8 @@ scenario's:
    Service's endpoint (the pod's host-network address).
 5. A second pipeline whose lake holds no offline snapshot (bad input): its materializer pod fails, and
    the pipeline fails with the Job's reason; the pod's log says why.
-6. Deleting a pipeline deletes every child and pod (owner references, the garbage collector).
+6. Deleting a pipeline deletes every child and pod (owner references, the garbage collector): Jobs,
+   SparkApplications, the ingest and stream Deployments and their ReplicaSets.
 
 Not yet real here: the processor's and featurizer's SparkApplications. No spark-operator runs on this
 cluster yet, so kwok's stand-in completes them; the offline snapshot they would write is written before
@@ -45,6 +48,7 @@ from e2e_steps import (
     service_endpoints,
     wait_gone,
     wait_phase,
+    wait_services_running,
 )
 
 from clinops_common import db
@@ -64,6 +68,8 @@ LAKE_BUCKET = "e2e-lake"
 EMPTY_BUCKET = "e2e-empty-lake"
 TOLERATION = {"key": node.TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 ON_REAL_NODE = {"nodeSelector": {"type": "real"}, "tolerations": [TOLERATION]}
+CHILD_KINDS = ("jobs", "sparkapplications", "deployments", "replicasets", "pods")
+LABEL = "clinops.io/pipeline"
 NEVER = "0 0 1 1 *"  # schedules that do not fire during the test: only the run-now annotation starts runs
 
 
@@ -120,6 +126,7 @@ def installed(
     cohort: Cohort,
     clinops_image: str,
     lake: Connections,
+    kafka: Connections,
     redis_url: str,
     database_url: str,
     mlflow_url: str,
@@ -133,6 +140,8 @@ def installed(
         "secretAccessKey": lake.s3_secret_key.get_secret_value(),
     }
     create_secret(cluster.kubectl, NAMESPACE, "clinops-lake", lake_keys)
+    # The scorer's own lake Secret (lake.componentSecrets.scorer); here with the harness's one key pair.
+    create_secret(cluster.kubectl, NAMESPACE, "clinops-lake-scorer", lake_keys)
     create_secret(cluster.kubectl, NAMESPACE, "clinops-redis", {"url": redis_url})
     create_secret(cluster.kubectl, NAMESPACE, "clinops-postgres", {"url": database_url})
     create_secret(cluster.kubectl, NAMESPACE, "clinops-db-scorer", {"url": database_url})
@@ -171,9 +180,10 @@ def installed(
     return {"helm": helm, "values": values}
 
 
-def _spec(lake: Connections, mlflow_url: str, image: str, bucket: str, model: str) -> Any:
+def _spec(lake: Connections, kafka: Connections, mlflow_url: str, image: str, bucket: str, model: str) -> Any:
     def edit(spec: dict[str, Any]) -> None:
-        spec["sources"]["kafka"]["bootstrapServers"] = "127.0.0.1:9"  # no ingest in these runs
+        # the ingest and stream Deployments consume the harness's Kafka (nothing is produced to it here)
+        spec["sources"]["kafka"]["bootstrapServers"] = kafka.kafka_bootstrap_servers
         spec["lake"] |= {"endpoint": lake.s3_endpoint_url, "bucket": bucket}
         spec["stores"]["mlflow"]["trackingUri"] = mlflow_url
         spec["schedules"] = {k: NEVER for k in ("processing", "featurization", "training", "monitoring")}
@@ -219,11 +229,12 @@ def test_a_pipeline_trains_on_the_real_node_and_its_scorer_answers(
     installed: dict[str, Any],
     cohort: Cohort,
     lake: Connections,
+    kafka: Connections,
     mlflow_url: str,
     clinops_image: str,
 ) -> None:
     model = f"e2e-{uuid.uuid4().hex[:6]}"
-    edit = _spec(lake, mlflow_url, clinops_image, LAKE_BUCKET, model)
+    edit = _spec(lake, kafka, mlflow_url, clinops_image, LAKE_BUCKET, model)
     body = pipeline_body("adverse-event", NAMESPACE, edit)
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps(body))
     fp = wait_phase(cluster.kubectl, "adverse-event", NAMESPACE, ("Ready", "Failed"), timeout_s=420)
@@ -241,7 +252,9 @@ def test_a_pipeline_trains_on_the_real_node_and_its_scorer_answers(
 
     # The Jobs' pods ran on the real node, in real containers, and exited 0.
     pods = {
-        p["metadata"]["labels"]["clinops.io/stage"]: p for p in child_pods(cluster.kubectl, "adverse-event", NAMESPACE)
+        p["metadata"]["labels"]["clinops.io/stage"]: p
+        for p in child_pods(cluster.kubectl, "adverse-event", NAMESPACE)
+        if "clinops.io/stage" in p["metadata"]["labels"]
     }
     assert {"materializer", "trainer"} <= set(pods), sorted(pods)
     for stage in ("materializer", "trainer"):
@@ -252,6 +265,14 @@ def test_a_pipeline_trains_on_the_real_node_and_its_scorer_answers(
         assert term["exitCode"] == 0, (stage, term)
         assert term["containerID"].startswith("containerd://"), (stage, term)
     assert pods["trainer"]["spec"]["containers"][0]["image"] == clinops_image
+
+    # The long-running children: the ingest and stream consumers run on the real node against Kafka.
+    services = wait_services_running(cluster.kubectl, "adverse-event", NAMESPACE, ("ingest", "stream"), timeout_s=120)
+    for component, pod in services.items():
+        assert pod["spec"]["nodeName"] == node.NODE_NAME, component
+        state = pod["status"]["containerStatuses"][0]
+        assert state["containerID"].startswith("containerd://"), (component, state)
+        assert state["restartCount"] == 0, (component, state)
 
     # The trainer's pod registered a model and the gate made it the champion.
     champion = status["champion"]
@@ -285,11 +306,16 @@ def test_a_pipeline_trains_on_the_real_node_and_its_scorer_answers(
 
 
 def test_a_stage_given_bad_input_fails_the_pipeline_with_the_childs_reason(
-    cluster: Any, installed: dict[str, Any], lake: Connections, mlflow_url: str, clinops_image: str
+    cluster: Any,
+    installed: dict[str, Any],
+    lake: Connections,
+    kafka: Connections,
+    mlflow_url: str,
+    clinops_image: str,
 ) -> None:
     """A lake with no offline snapshot: the materializer's pod exits non-zero saying so, its Job fails,
     and the pipeline fails with the Job's reason."""
-    edit = _spec(lake, mlflow_url, clinops_image, EMPTY_BUCKET, "e2e-never")
+    edit = _spec(lake, kafka, mlflow_url, clinops_image, EMPTY_BUCKET, "e2e-never")
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps(pipeline_body("empty-lake", NAMESPACE, edit)))
     fp = wait_phase(cluster.kubectl, "empty-lake", NAMESPACE, ("Ready", "Failed"), timeout_s=240)
     status = fp["status"]
@@ -298,7 +324,9 @@ def test_a_stage_given_bad_input_fails_the_pipeline_with_the_childs_reason(
     assert record["state"] == "Failed"
     kind, _, job = record["child"].partition("/")
     assert kind == "Job"
-    failed = [c for c in get(cluster.kubectl, "job", job, NAMESPACE)["status"]["conditions"] if c["type"] == "Failed"]
+    job_obj = get(cluster.kubectl, "job", job, NAMESPACE)
+    assert job_obj is not None, f"the failed Job {job} is gone"
+    failed = [c for c in job_obj["status"]["conditions"] if c["type"] == "Failed"]
     assert failed
     assert failed[0]["reason"] == record["reason"]
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
@@ -308,7 +336,7 @@ def test_a_stage_given_bad_input_fails_the_pipeline_with_the_childs_reason(
     pods = [
         p
         for p in child_pods(cluster.kubectl, "empty-lake", NAMESPACE)
-        if p["metadata"]["labels"]["clinops.io/stage"] == "materializer"
+        if p["metadata"]["labels"].get("clinops.io/stage") == "materializer"
     ]
     assert pods
     assert pods[0]["spec"]["nodeName"] == node.NODE_NAME
@@ -323,5 +351,8 @@ def test_deleting_a_pipeline_deletes_every_child_and_pod(cluster: Any, installed
         if get(cluster.kubectl, "featurepipeline", name, NAMESPACE) is None:
             pytest.skip(f"pipeline {name} was not created (an earlier test failed)")
         assert child_pods(cluster.kubectl, name, NAMESPACE), f"{name} has no pods to delete"
+        selector = f"{LABEL}={name}"
+        deployments = {d["metadata"]["name"] for d in items(cluster.kubectl, "deployments", NAMESPACE, selector)}
+        assert deployments == {f"{name}-ingest", f"{name}-stream"}, deployments
         cluster.kubectl("delete", "featurepipeline", name, "-n", NAMESPACE, "--wait=true", "--timeout=60s")
-        wait_gone(cluster.kubectl, name, NAMESPACE, ("jobs", "sparkapplications", "pods"), timeout_s=90)
+        wait_gone(cluster.kubectl, name, NAMESPACE, CHILD_KINDS, timeout_s=120)

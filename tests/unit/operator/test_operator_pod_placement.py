@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from clinops_operator.core import render, stages
+from clinops_operator.core import render, services, stages
 from clinops_operator.core.spec import Pipeline
 
 REPO = Path(__file__).resolve().parents[3]
@@ -62,3 +62,22 @@ def test_without_spec_pods_nothing_is_added() -> None:
     assert "resources" not in pod["containers"][0]
     app = render.render(stages.task(p, stages.Stage.PROCESSOR, "m1"), p)
     assert "coreRequest" not in app["spec"]["driver"]
+
+
+def test_the_ingest_and_stream_deployments_get_the_same_placement_and_requests() -> None:
+    p = _pipeline(PODS)
+    tasks = services.service_tasks(p)
+    assert {t.component for t in tasks} == {"ingest", "stream"}
+    for t in tasks:
+        pod = render.deployment(t, p)["spec"]["template"]["spec"]
+        assert pod["nodeSelector"] == {"type": "real"}, t.component
+        assert pod["tolerations"] == [TOLERATION]
+        assert pod["hostNetwork"] is True
+        assert pod["dnsPolicy"] == "ClusterFirstWithHostNet"
+        assert pod["containers"][0]["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}}
+        assert pod["containers"][0]["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    bare = _pipeline(None)
+    for t in services.service_tasks(bare):
+        pod = render.deployment(t, bare)["spec"]["template"]["spec"]
+        assert not {"nodeSelector", "tolerations", "hostNetwork", "dnsPolicy"} & pod.keys()
+        assert "resources" not in pod["containers"][0]

@@ -80,7 +80,7 @@ def _container_security() -> Obj:
 
 
 def placement(p: Pipeline) -> Obj:
-    """A stage pod's node selector, tolerations and network (``spec.pods``; empty by default)."""
+    """A pod's node selector, tolerations and network (``spec.pods``; empty by default): stages and services."""
     pods = p.spec.pods
     out: Obj = {}
     if pods.node_selector:
@@ -258,6 +258,7 @@ def deployment(t: ServiceTask, p: Pipeline) -> Obj:
                     "automountServiceAccountToken": False,
                     "terminationGracePeriodSeconds": 60,  # SIGTERM: flush, commit, exit
                     "securityContext": {"runAsNonRoot": True, "runAsUser": STAGE_UID, "fsGroup": STAGE_UID},
+                    **placement(p),  # spec.pods: the same node, network and requests as the stages' pods
                     "containers": [
                         {
                             "name": t.component,
@@ -266,7 +267,10 @@ def deployment(t: ServiceTask, p: Pipeline) -> Obj:
                             "command": ["python", "-m", t.module],
                             "args": list(t.args),
                             "env": env,
+                            # a crashed consumer's last status carries the end of its log
+                            "terminationMessagePolicy": "FallbackToLogsOnError",
                             "securityContext": _container_security(),
+                            **({"resources": r} if (r := requests(p)) else {}),
                             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
                         }
                     ],
