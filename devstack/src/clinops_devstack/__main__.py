@@ -196,7 +196,8 @@ def cluster_status() -> None:
 @app.command()
 def image(
     names: Annotated[
-        list[str] | None, typer.Argument(help="Images to build (default: clinops and clinops-trainer, which adds the trainer and torch).")
+        list[str] | None,
+        typer.Argument(help="Images to build (default: clinops and clinops-trainer, which adds torch)."),
     ] = None,
     tag: Annotated[str | None, typer.Option(help="Tag (default: the chart's appVersion).")] = None,
     load: Annotated[bool, typer.Option(help="Import into the real node's containerd when it runs.")] = True,

@@ -209,9 +209,7 @@ def requirements(layer: str) -> str:
     every package but the torch stack, ``torch`` the torch stack; neither ``LEFT_OUT``."""
     lines = [line for line in _export().splitlines() if line.strip() and not line.lstrip().startswith("#")]
     in_torch = layer == "torch"
-    kept = [
-        line for line in lines if bool(TORCH_STACK.match(_name(line))) == in_torch and _name(line) not in LEFT_OUT
-    ]
+    kept = [line for line in lines if bool(TORCH_STACK.match(_name(line))) == in_torch and _name(line) not in LEFT_OUT]
     return "".join(f"{line}\n" for line in kept)
 
 
