@@ -23,7 +23,7 @@ help: ## List every target with what it does
 
 .PHONY: setup
 setup: ## Install everything on a fresh Debian 12 machine (idempotent; a second run takes seconds)
-	@echo "==> [1/4] system packages: $(APT_PACKAGES)"
+	@echo "==> [1/5] system packages: $(APT_PACKAGES)"
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "    installing:" $$missing; \
@@ -33,14 +33,16 @@ setup: ## Install everything on a fresh Debian 12 machine (idempotent; a second 
 	@v=$$(go env GOVERSION 2>/dev/null | sed 's/^go//'); \
 	if [ -z "$$v" ] || [ "$$(printf '%s\n' "$(GO_MIN)" "$$v" | sort -V | head -1)" != "$(GO_MIN)" ]; then \
 		echo "Go $(GO_MIN) or newer is required on PATH (found: $${v:-none})"; exit 1; fi
-	@echo "==> [2/4] uv $(UV_VERSION)"
+	@echo "==> [2/5] uv $(UV_VERSION)"
 	@if ! $(UV) --version 2>/dev/null | grep -q "$(UV_VERSION)"; then \
 		python3.11 -m pip install --quiet --user --disable-pip-version-check "uv==$(UV_VERSION)"; fi
 	@$(UV) --version
-	@echo "==> [3/4] Python environment from uv.lock (.venv)"
+	@echo "==> [3/5] Python environment from uv.lock (.venv)"
 	@$(UV) sync --frozen --all-packages
-	@echo "==> [4/4] pinned infrastructure (Kafka, MinIO, FerretDB, Spark s3a and batch-source connector jars, Feast reference env, the Kubernetes control plane, helm, kubeconform)"
+	@echo "==> [4/5] pinned infrastructure (Kafka, MinIO, FerretDB, Spark s3a and batch-source connector jars, Feast reference env, the Kubernetes control plane, helm, kubeconform)"
 	@$(DEVSTACK) tools
+	@echo "==> [5/5] the clinops images (make image: system, Python and code layers, cached by content)"
+	@$(DEVSTACK) image $(IMAGES)
 	@echo "==> setup complete"
 
 .PHONY: up
@@ -226,10 +228,10 @@ operator: ## Run the FeaturePipeline operator against .local/kubeconfig (make cl
 chart-test: ## helm lint, helm template | kubeconform (strict, offline), helm install and the RBAC matrix
 	@$(RUN) pytest tests/integration/kube/test_chart.py $(PYTEST_ARGS)
 
-IMAGES ?= clinops
+IMAGES ?= clinops clinops-trainer
 
 .PHONY: image
-image: ## Build the clinops image(s) without Docker and import them into the real node (IMAGES="clinops clinops-trainer")
+image: ## Build the clinops images without Docker (cached layers) and import them into the real node when it runs (IMAGES=clinops for one)
 	@$(DEVSTACK) image $(IMAGES)
 
 .PHONY: clean

@@ -40,11 +40,7 @@ case "$cmd" in
   ingest)     exec python -m clinops_ingest ingest "$@" ;;
   process)    exec python -m clinops_processor process "$@" ;;
   featurize|materialize|stroke) exec python -m clinops_featurizer "$cmd" "$@" ;;
-  train)
-    if ! python -c 'import clinops_trainer' 2>/dev/null; then
-      echo "clinops: the trainer is in the clinops-trainer image, not this one" >&2; exit 64
-    fi
-    exec python -m clinops_trainer train "$@" ;;
+  train)      exec python -m clinops_trainer train "$@" ;;  # pytorch-mlp needs the clinops-trainer image (torch)
   driver)
     : "${SPARK_DRIVER_BIND_ADDRESS:?spark-submit sets SPARK_DRIVER_BIND_ADDRESS in a driver pod}"
     exec "$SPARK_HOME/bin/spark-submit" \

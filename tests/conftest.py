@@ -25,6 +25,9 @@ from clinops_devstack import supervisor
 from clinops_devstack.scratch import free_ports, scratch_home
 from clinops_devstack.settings import StackSettings
 
+# The local control plane (one session fixture for the kube, monitor and e2e tests alike).
+pytest_plugins = ("integration.cluster_fixtures",)
+
 REUSE = os.environ.get("CLINOPS_TEST_STACK", "") == "reuse"
 TESTS = Path(__file__).parent
 

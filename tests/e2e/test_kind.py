@@ -1,6 +1,6 @@
 """End to end on a kind cluster (kind-config.yaml), for machines with a container runtime.
 
-The same scenarios run without Docker against the local control plane in tests/integration/kube;
+The same steps (tests/e2e/e2e_steps.py) run without Docker on the local cluster (test_local_cluster.py);
 this file exercises them on a real kubelet-backed cluster: the chart installs and its operator pod
 really runs and becomes Ready (what kwok can only pretend), the operator acts on a pipeline with its
 own ServiceAccount, the API server enforces the FeaturePipeline schema, and that account has least
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from e2e_steps import helm_install, pipeline_body
 
 from clinops_devstack import toolchain
 from clinops_devstack.settings import REPO_ROOT, StackSettings
@@ -31,8 +32,9 @@ def _docker_running() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
 
 
-# The operator image to run: this repository does not build one yet, and the chart's default
-# (ghcr.io/clinops/clinops) is not published; load one into kind (`kind load docker-image`) and name it.
+# The image to run: `make image` builds it (an OCI layout in .local/images/clinops) and the chart's default
+# (ghcr.io/clinops/clinops) is not published; load it into kind (`tar -C .local/images/clinops -c . >
+# clinops.tar && kind load image-archive clinops.tar`) and name it.
 IMAGE = os.environ.get("CLINOPS_E2E_OPERATOR_IMAGE", "")
 
 pytestmark = [
@@ -44,7 +46,7 @@ pytestmark = [
     pytest.mark.skipif(
         not IMAGE,
         reason="no operator image: set CLINOPS_E2E_OPERATOR_IMAGE to an image loaded into kind "
-        "(the repository builds none yet, so a real rollout cannot be checked without one)",
+        "(`make image` builds it; a real rollout cannot be checked without one)",
     ),
 ]
 
@@ -94,24 +96,8 @@ def installed(kubeconfig: Path) -> Path:
     Ready (a real kubelet ran the container and its probes passed), then kubectl confirms the rollout."""
     helm = toolchain.require(toolchain.HELM, StackSettings().cache) / "bin" / "helm"
     repository, _, tag = IMAGE.rpartition(":") if ":" in IMAGE.rsplit("/", 1)[-1] else (IMAGE, "", "")
-    _run(
-        str(helm),
-        "install",
-        RELEASE,
-        str(REPO_ROOT / "charts" / "clinops"),
-        "--namespace",
-        NAMESPACE,
-        "--create-namespace",
-        "--set",
-        f"image.repository={repository}",
-        *(["--set", f"image.tag={tag}"] if tag else []),
-        "--set",
-        "image.pullPolicy=Never",
-        "--wait",
-        "--timeout",
-        "300s",
-        f"--kubeconfig={kubeconfig}",
-    )
+    image = {"repository": repository, "pullPolicy": "Never", **({"tag": tag} if tag else {})}
+    helm_install(helm, kubeconfig, RELEASE, NAMESPACE, {"image": image})
     kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/featurepipelines.clinops.io", "--timeout=60s")
     kubectl(kubeconfig, "rollout", "status", f"deployment/{RELEASE}-operator", "-n", NAMESPACE, "--timeout=180s")
     return kubeconfig
@@ -133,8 +119,7 @@ def test_the_operator_pod_runs_ready_and_does_not_restart(installed: Path) -> No
 
 def test_the_operator_acts_on_a_pipeline_with_its_own_service_account(installed: Path) -> None:
     """The running pod, with the chart's RBAC, sees a FeaturePipeline and writes its status."""
-    body = yaml.safe_load((REPO_ROOT / "manifests" / "adverse-event.yaml").read_text())
-    body["metadata"]["namespace"] = "default"
+    body = pipeline_body("adverse-event", "default", lambda _spec: None)
     body["metadata"]["annotations"] = {}  # no run: spark-operator is not installed here
     kubectl(installed, "apply", "-f", "-", stdin=yaml.safe_dump(body))
     deadline = time.monotonic() + 120

@@ -166,15 +166,27 @@ def real_node(cluster: Cluster) -> Iterator[str]:
         node.down(s, say=lambda _msg: None)
 
 
-@pytest.fixture(scope="session")
-def clinops_image(cluster: Cluster, real_node: str) -> str:
-    """The ``clinops`` image imported into the real node. Built by `make image` (cached by layer); the
-    tests never build it themselves: a cold build takes minutes (skipped, saying so, when absent)."""
+def _imported(cluster: Cluster, name: str) -> str:
+    """Image ``name`` imported into the real node: its reference. `make setup` (or `make image`) builds
+    its system and Python layers; a test only builds the code layer, in seconds, when the sources
+    changed since. Skipped, saying so, when those layers are missing (a cold build takes minutes)."""
     from clinops_devstack import image
 
     s = cluster.settings
-    if not image.is_built(s, "clinops"):
-        pytest.skip("the clinops image is not built: run `make image` (the tests import it, never build it)")
-    built = image.build(s, "clinops", say=lambda _msg: None)
+    if not image.has_base_layers(s, name):
+        pytest.skip(f"the {name} image is not built: run `make image` (tests never build its system or Python layer)")
+    built = image.build(s, name, say=lambda _msg: None)
     image.import_into_node(s, built)
     return built.ref
+
+
+@pytest.fixture(scope="session")
+def clinops_image(cluster: Cluster, real_node: str) -> str:
+    """The ``clinops`` image imported into the real node."""
+    return _imported(cluster, "clinops")
+
+
+@pytest.fixture(scope="session")
+def clinops_trainer_image(cluster: Cluster, real_node: str, clinops_image: str) -> str:
+    """The ``clinops-trainer`` image (``clinops`` plus torch's layer, ~5 GB more) imported into the real node."""
+    return _imported(cluster, "clinops-trainer")

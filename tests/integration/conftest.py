@@ -13,9 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-# The local control plane: one session fixture for the kube and monitor tests alike.
-from cluster_fixtures import clinops_image, cluster, namespace, real_node  # noqa: F401
-
 from clinops_common.settings import Connections
 
 if TYPE_CHECKING:

@@ -196,7 +196,8 @@ def cluster_status() -> None:
 @app.command()
 def image(
     names: Annotated[
-        list[str] | None, typer.Argument(help="Images to build (default: clinops; clinops-trainer adds torch).")
+        list[str] | None,
+        typer.Argument(help="Images to build (default: clinops and clinops-trainer, which adds torch)."),
     ] = None,
     tag: Annotated[str | None, typer.Option(help="Tag (default: the chart's appVersion).")] = None,
     load: Annotated[bool, typer.Option(help="Import into the real node's containerd when it runs.")] = True,
@@ -205,7 +206,7 @@ def image(
     from clinops_devstack import image as images
 
     s = StackSettings()
-    for name in names or ["clinops"]:
+    for name in names or ["clinops", "clinops-trainer"]:
         t0 = time.monotonic()
         console.print(f"[bold]image {name}[/]")
         try:

@@ -3,23 +3,30 @@
 1. **system**: Debian 12 from the machine's own apt sources (mmdebstrap, minbase) with the packages of
    ``image/packages.txt`` and the non-root user ``clinops`` (10001). Keyed by that list and the sources.
 2. **python**: a virtualenv at ``/opt/clinops/venv`` with the third-party packages of the committed
-   ``uv.lock`` (``uv export``; the trainer image adds torch), byte-compiled at their final paths.
-   Keyed by ``uv.lock`` and the image's package set.
+   ``uv.lock`` (``uv export``), byte-compiled at their final paths. Keyed by ``uv.lock`` and the
+   image's package set. ``clinops-trainer`` shares this layer with ``clinops`` and adds one of its own
+   with what only the trainer needs (torch, full MLflow, XGBoost, matplotlib).
 3. **code**: the workspace's own packages (wheels built by ``uv build``, unpacked into the venv) and the
    entry point ``image/entrypoint.sh`` as ``/usr/local/bin/clinops``. Keyed by the sources' content,
    so a code-only change rebuilds this layer alone (seconds).
 
-The images (PLAN decision 1): ``clinops`` (every component except the trainer) and ``clinops-trainer``
-(the same plus torch). Each is written as an OCI image layout under ``.local/images/<name>`` (hard links
-to the cached layers: ``skopeo copy oci:.local/images/clinops docker://<registry>/clinops:<tag>`` pushes
-it) and imported into the real node's containerd when that node runs. ``image/Containerfile`` builds the
-same image with Docker or podman from the same package list and entry point.
+The images: ``clinops`` (every component except the trainer) and ``clinops-trainer`` (the same plus the
+trainer). PyPI's only Linux torch wheel is the CUDA build (no CPU-only wheel is reachable from here);
+its shared libraries link against the CUDA runtime wheels (``nvidia-*``), so those stay, but Triton
+(the GPU kernel compiler, imported only by ``torch.compile``) is left out: about 1 GB less, and
+training on CPU is unaffected (the local-cluster e2e trains the ``pytorch-mlp`` family in it).
+
+Each image is written as an OCI image layout under ``.local/images/<name>`` (hard links to the cached
+layers: ``skopeo copy oci:.local/images/clinops docker://<registry>/clinops:<tag>`` pushes it) and
+imported into the real node's containerd when that node runs. ``image/Containerfile`` builds the same
+image with Docker or podman from the same package list and entry point.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -55,19 +62,25 @@ ENV = [
     "JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64",
     f"SPARK_HOME={SITE_PACKAGES}/pyspark",
 ]
-# Workspace members in each image (the trainer's torch stays out of `clinops`).
-MEMBERS: dict[str, tuple[str, ...]] = {
-    "clinops": (
-        "clinops-common",
-        "clinops-operator",
-        "clinops-ingest",
-        "clinops-processor",
-        "clinops-featurizer",
-        "clinops-scorer",
-        "clinops-monitor",
-    ),
-}
-MEMBERS["clinops-trainer"] = (*MEMBERS["clinops"], "clinops-trainer")
+# Workspace members: every image holds all of them (the trainer too: its gradient-boosted-trees
+# family needs no torch).
+MEMBERS_ALL: tuple[str, ...] = (
+    "clinops-common",
+    "clinops-operator",
+    "clinops-ingest",
+    "clinops-processor",
+    "clinops-featurizer",
+    "clinops-trainer",
+    "clinops-scorer",
+    "clinops-monitor",
+)
+MEMBERS: dict[str, tuple[str, ...]] = {"clinops": MEMBERS_ALL, "clinops-trainer": MEMBERS_ALL}
+# Each image's Python layers, bottom first: `base` is every locked package but torch and the CUDA
+# wheels it links against; `torch` is those (the trainer image's only addition).
+PYTHON_LAYERS: dict[str, tuple[str, ...]] = {"clinops": ("base",), "clinops-trainer": ("base", "torch")}
+TORCH_STACK = re.compile(r"^(torch|nvidia-(?!ml-py$)[a-z0-9-]+|cuda-[a-z0-9-]+)$")  # nvidia-ml-py: a base package
+# Locked packages no image installs: Triton is torch's GPU compiler (torch.compile only), ~1 GB.
+LEFT_OUT = frozenset({"triton"})
 MEMBER_DIRS = {
     "clinops-common": "common",
     "clinops-operator": "operator",
@@ -179,17 +192,29 @@ def _uv() -> str:
     return shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
 
 
-def requirements(image: str) -> str:
-    """The pinned third-party requirements of an image's members, from the committed uv.lock."""
-    packages = [x for m in MEMBERS[image] for x in ("--package", m)]
+def _export() -> str:
+    packages = [x for m in MEMBERS_ALL for x in ("--package", m)]
     return _run(
         [_uv(), "export", "--frozen", "--no-dev", "--no-emit-workspace", "--no-hashes", "--no-header", *packages],
         cwd=REPO_ROOT,
     )
 
 
-def python_key(image: str) -> str:
-    return _digest((REPO_ROOT / "uv.lock").read_bytes(), requirements(image).encode(), b"/usr/bin/python3.11")
+def _name(requirement: str) -> str:
+    return re.split(r"[=<>!~ ;\[]", requirement, maxsplit=1)[0].strip().lower()
+
+
+def requirements(layer: str) -> str:
+    """The pinned third-party requirements of one Python layer, from the committed uv.lock: ``base``
+    every package but the torch stack, ``torch`` the torch stack; neither ``LEFT_OUT``."""
+    lines = [line for line in _export().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    in_torch = layer == "torch"
+    kept = [line for line in lines if bool(TORCH_STACK.match(_name(line))) == in_torch and _name(line) not in LEFT_OUT]
+    return "".join(f"{line}\n" for line in kept)
+
+
+def python_key(layer: str) -> str:
+    return _digest((REPO_ROOT / "uv.lock").read_bytes(), requirements(layer).encode(), b"/usr/bin/python3.11")
 
 
 def _uv_env() -> dict[str, str]:
@@ -213,6 +238,9 @@ def _compile(root: Path, folder: str) -> None:
             str(root),
             "-p",
             "/",
+            # modules written for a newer Python than the image's (torch ships py312_intrinsics.py)
+            "-x",
+            r"py3(1[2-9]|[2-9][0-9])_",
             str(root / folder.lstrip("/")),
         ]
     )
@@ -318,10 +346,22 @@ def image_config(name: str) -> oci.ImageConfig:
     )
 
 
+def _layer_keys(name: str) -> list[tuple[str, str]]:
+    return [
+        ("system", system_key()),
+        *((f"python-{layer}", python_key(layer)) for layer in PYTHON_LAYERS[name]),
+        (f"code-{name}", code_key(name)),
+    ]
+
+
 def is_built(s: StackSettings, name: str) -> bool:
     """Whether every layer of ``name`` at the current sources is in the cache."""
-    keys = [("system", system_key()), (f"python-{name}", python_key(name)), (f"code-{name}", code_key(name))]
-    return all((_layers_dir(s) / f"{layer}-{key}.tar").exists() for layer, key in keys)
+    return all((_layers_dir(s) / f"{layer}-{key}.tar").exists() for layer, key in _layer_keys(name))
+
+
+def has_base_layers(s: StackSettings, name: str) -> bool:
+    """Whether every layer of ``name`` but the code layer is in the cache: the rest builds in seconds."""
+    return all((_layers_dir(s) / f"{layer}-{key}.tar").exists() for layer, key in _layer_keys(name)[:-1])
 
 
 def build(s: StackSettings, name: str, say: Say = print, tag: str | None = None) -> Built:
@@ -330,7 +370,10 @@ def build(s: StackSettings, name: str, say: Say = print, tag: str | None = None)
         raise ImageBuildError(f"unknown image {name!r}: one of {sorted(MEMBERS)}")
     layers = [
         _cached_layer(s, "system", system_key(), _build_system, say),
-        _cached_layer(s, f"python-{name}", python_key(name), _build_python(name), say),
+        *(
+            _cached_layer(s, f"python-{layer}", python_key(layer), _build_python(layer), say)
+            for layer in PYTHON_LAYERS[name]
+        ),
         _cached_layer(s, f"code-{name}", code_key(name), _build_code(name), say),
     ]
     ref = image_ref(name, tag)
@@ -340,23 +383,19 @@ def build(s: StackSettings, name: str, say: Say = print, tag: str | None = None)
     return Built(name, ref, layout, layers)
 
 
-def import_into_node(s: StackSettings, built: Built) -> None:
-    """Stream the image into the real node's containerd (``ctr images import -``)."""
+def _ctr(s: StackSettings) -> list[str]:
+    return [shutil.which("ctr") or "ctr", "--address", str(node.socket_path(s)), "--namespace", node.NAMESPACE]
+
+
+def import_into_node(s: StackSettings, built: Built, *, discard_layers: bool = True) -> None:
+    """Stream the image into the real node's containerd (``ctr images import -``), then delete its
+    layer blobs from containerd's content store: the unpacked snapshots hold the files, and a pod
+    needs only those and the image's manifest and config (what a pull does with containerd's
+    ``discard_unpacked_layers``). That halves the disk an imported image takes (the trainer's: ~7 GB)."""
     tar = subprocess.Popen(oci.layout_tar_command(built.layout), stdout=subprocess.PIPE)
     assert tar.stdout is not None
     proc = subprocess.run(
-        [
-            shutil.which("ctr") or "ctr",
-            "--address",
-            str(node.socket_path(s)),
-            "--namespace",
-            node.NAMESPACE,
-            "images",
-            "import",
-            "--snapshotter",
-            "overlayfs",
-            "-",
-        ],
+        [*_ctr(s), "images", "import", "--snapshotter", "overlayfs", "-"],
         stdin=tar.stdout,
         capture_output=True,
         check=False,
@@ -365,3 +404,9 @@ def import_into_node(s: StackSettings, built: Built) -> None:
     tar.wait()
     if proc.returncode != 0 or tar.returncode != 0:
         raise ImageBuildError(f"importing {built.ref} failed:\n{proc.stderr.decode(errors='replace')[-2000:]}")
+    if not discard_layers:  # another image that shares them is imported next (they would be written again)
+        return
+    # A layer another image shares is deleted too: both images' snapshots already hold it.
+    subprocess.run(
+        [*_ctr(s), "content", "rm", *(layer.digest for layer in built.layers)], capture_output=True, check=False
+    )

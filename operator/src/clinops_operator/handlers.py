@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from datetime import UTC, datetime
@@ -42,9 +43,16 @@ def kubernetes_api() -> client.ApiClient:
 
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """The pod's service account, else $KUBECONFIG as it is now (not as it was when a library was imported)."""
-    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-    return info
+    """The pod's service account, else $KUBECONFIG as it is now (not as it was when a library was imported).
+
+    In a pod the API server is where ``KUBERNETES_SERVICE_HOST``/``_PORT`` say, as for the Kubernetes
+    client libraries (kopf's own default, ``kubernetes.default.svc``, needs cluster DNS)."""
+    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    if info is not None and host:
+        server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+        info = dataclasses.replace(info, server=server)
+    return info or kopf.login_with_kubeconfig(**kwargs)
 
 
 @kopf.on.startup()

@@ -34,10 +34,20 @@ def test_both_builds_share_the_entry_point_user_and_environment() -> None:
 
 
 def test_both_builds_install_the_same_workspace_members() -> None:
-    for name, members in image.MEMBERS.items():
-        third_party = [m for m in members if m != "clinops-trainer"]
-        for member in third_party:
-            assert f"--package {member}" in TEXT, f"{name}: {member} missing from the Containerfile's export"
-            assert image.MEMBER_DIRS[member].removeprefix("services/") in TEXT
-    assert "clinops-trainer" in TEXT
-    assert "services/trainer" in TEXT
+    assert image.MEMBERS["clinops"] == image.MEMBERS["clinops-trainer"] == image.MEMBERS_ALL
+    for member in image.MEMBERS_ALL:
+        assert f"--package {member}" in TEXT, f"{member} missing from the Containerfile's export"
+        assert image.MEMBER_DIRS[member].removeprefix("services/") in TEXT
+
+
+def test_only_the_trainer_image_installs_the_torch_stack() -> None:
+    for name in ("torch", "nvidia-cublas", "cuda-toolkit"):
+        assert image.TORCH_STACK.match(name)
+    assert not image.TORCH_STACK.match("nvidia-ml-py")  # a base package (GPU metrics), not torch's
+    assert "grep -v -E '^(torch|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+)=='" in TEXT
+    assert "grep '^nvidia-ml-py=='" in TEXT
+
+
+def test_both_builds_leave_out_the_same_locked_packages() -> None:
+    for name in image.LEFT_OUT:
+        assert f"grep -v '^{name}=='" in TEXT, f"the Containerfile installs {name}, which `make image` leaves out"

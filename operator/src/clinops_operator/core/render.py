@@ -79,6 +79,35 @@ def _container_security() -> Obj:
     }
 
 
+def placement(p: Pipeline) -> Obj:
+    """A pod's node selector, tolerations and network (``spec.pods``; empty by default): stages and services."""
+    pods = p.spec.pods
+    out: Obj = {}
+    if pods.node_selector:
+        out["nodeSelector"] = dict(pods.node_selector)
+    if pods.tolerations:
+        out["tolerations"] = [dict(t) for t in pods.tolerations]
+    if pods.host_network:
+        out |= {"hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet"}
+    return out
+
+
+def requests(p: Pipeline) -> Obj:
+    """A stage container's resource requests (``spec.pods``; none by default)."""
+    pods = p.spec.pods
+    asked = {k: v for k, v in (("cpu", pods.cpu_request), ("memory", pods.memory_request)) if v}
+    return {"requests": asked} if asked else {}
+
+
+def _spark_pod(p: Pipeline) -> Obj:
+    """The same placement and CPU request in the SparkApplication's driver/executor terms."""
+    pods = p.spec.pods
+    out = {k: v for k, v in placement(p).items() if k != "dnsPolicy"}
+    if pods.cpu_request:
+        out["coreRequest"] = pods.cpu_request
+    return out
+
+
 def main_application_file(stage: Stage) -> str:
     """The stage's entry point in its image: the package's ``__main__.py`` (the same CLI as locally)."""
     return f"local://{IMAGE_SITE_PACKAGES}/{stage.package}/__main__.py"
@@ -111,6 +140,7 @@ def spark_application(t: StageTask, p: Pipeline) -> Obj:
                 "serviceAccount": s.service_account,
                 "labels": dict(pod_labels),
                 "env": _env(t),
+                **_spark_pod(p),
             },
             "executor": {
                 "instances": s.executor_instances,
@@ -118,6 +148,7 @@ def spark_application(t: StageTask, p: Pipeline) -> Obj:
                 "memory": s.executor_memory,
                 "labels": pod_labels,
                 "env": env,
+                **_spark_pod(p),
             },
         },
     }
@@ -138,6 +169,7 @@ def job(t: StageTask, p: Pipeline) -> Obj:
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": STAGE_UID, "fsGroup": STAGE_UID},
+                    **placement(p),
                     "containers": [
                         {
                             "name": t.stage.value,
@@ -146,7 +178,10 @@ def job(t: StageTask, p: Pipeline) -> Obj:
                             "command": ["python", "-m", t.stage.package],
                             "args": list(t.args),
                             "env": _env(t),
+                            # the end of the log becomes the termination message when the stage fails
+                            "terminationMessagePolicy": "FallbackToLogsOnError",
                             "securityContext": _container_security(),
+                            **({"resources": r} if (r := requests(p)) else {}),
                             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
                         }
                     ],
@@ -223,6 +258,7 @@ def deployment(t: ServiceTask, p: Pipeline) -> Obj:
                     "automountServiceAccountToken": False,
                     "terminationGracePeriodSeconds": 60,  # SIGTERM: flush, commit, exit
                     "securityContext": {"runAsNonRoot": True, "runAsUser": STAGE_UID, "fsGroup": STAGE_UID},
+                    **placement(p),  # spec.pods: the same node, network and requests as the stages' pods
                     "containers": [
                         {
                             "name": t.component,
@@ -231,7 +267,10 @@ def deployment(t: ServiceTask, p: Pipeline) -> Obj:
                             "command": ["python", "-m", t.module],
                             "args": list(t.args),
                             "env": env,
+                            # a crashed consumer's last status carries the end of its log
+                            "terminationMessagePolicy": "FallbackToLogsOnError",
                             "securityContext": _container_security(),
+                            **({"resources": r} if (r := requests(p)) else {}),
                             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
                         }
                     ],

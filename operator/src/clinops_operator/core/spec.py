@@ -144,6 +144,16 @@ class Spark(_Model):
     executor_memory: str = Field("2g", alias="executorMemory")
 
 
+class Pods(_Model):
+    """Where the stages' pods run and what they request (Jobs' pods, Spark drivers and executors)."""
+
+    node_selector: dict[str, str] = Field(default_factory=dict, alias="nodeSelector")
+    tolerations: tuple[dict[str, Any], ...] = ()
+    host_network: bool = Field(False, alias="hostNetwork")
+    cpu_request: str = Field("", alias="cpuRequest")
+    memory_request: str = Field("", alias="memoryRequest")
+
+
 class PipelineSpec(_Model):
     suspend: bool = False
     sources: Sources
@@ -154,6 +164,7 @@ class PipelineSpec(_Model):
     training: Training = Training()
     images: Images = Images()
     spark: Spark = Spark()
+    pods: Pods = Pods()
 
 
 class Pipeline(_Model):

@@ -181,7 +181,8 @@ class Context:
 
     @property
     def baseline_family(self) -> str:
-        return next(f for f in FAMILIES if f != self.args.model_family)
+        """The other family, or "" where its library is not installed (torch, in the clinops image)."""
+        return baseline_family(self.args.model_family, families.available)
 
 
 @dataclass
@@ -197,6 +198,13 @@ class Candidate:
     importance: dict[str, float]
     importance_kind: str
     history: list[dict[str, float]]
+
+
+def baseline_family(model_family: str, available: Callable[[str], bool]) -> str:
+    """The baseline beside ``model_family``: the other family where ``available`` says its library is
+    installed, else "" (no baseline; the candidate is trained, evaluated and gated all the same)."""
+    other = next(f for f in FAMILIES if f != model_family)
+    return other if available(other) else ""
 
 
 def _fit_and_calibrate(ctx: Context, family: str, hp: dict[str, Any], x: np.ndarray) -> Trained:
@@ -243,6 +251,12 @@ def train(args: TrainArgs, conns: TrainingConnections, settings: TrainerSettings
     """Run the stage; raises ``TrainingError`` (clear message) or ``Terminated``."""
     if args.model_family not in FAMILIES:
         raise TrainingError(f"unknown model family {args.model_family!r}; known: {FAMILIES}")
+    if not families.available(args.model_family):
+        lib = families.LIBRARY[args.model_family]
+        raise TrainingError(
+            f"the {args.model_family} family needs {lib}, which this environment lacks: "
+            "run the trainer in the clinops-trainer image"
+        )
     try:
         svc = feature_service(args.feature_service)
     except UnknownFeatureService as err:
@@ -280,7 +294,7 @@ def train(args: TrainArgs, conns: TrainingConnections, settings: TrainerSettings
             "clinops.snapshot_id": snap.snapshot_id,
             "clinops.package_version": _package_version(),
             "clinops.model_family": args.model_family,
-            "clinops.baseline_family": ctx.baseline_family,
+            "clinops.baseline_family": ctx.baseline_family or "none",
             "clinops.feature_service": svc.name,
             "clinops.label": args.label,
             "clinops.registered_model_name": args.registered_model_name,
@@ -307,7 +321,7 @@ def _log_params(ctx: Context, width: int) -> None:
     ctx.tracking.params(
         {
             "model_family": args.model_family,
-            "baseline_family": ctx.baseline_family,
+            "baseline_family": ctx.baseline_family or "none",
             **{f"hp.{k}": v for k, v in args.hyperparameters.items()},
             "split.train": args.split.train,
             "split.validation": args.split.validation,
@@ -394,12 +408,18 @@ def _train_and_evaluate(ctx: Context) -> Candidate:
         + (f"; oracle AUROC {oracle['oracle_auroc']:.4f} (gap {oracle['auroc_gap_to_oracle']:+.4f})" if oracle else "")
     )
 
-    say(f"training the baseline ({ctx.baseline_family}, its defaults)")
-    seed = {"seed": args.hyperparameters["seed"]} if "seed" in args.hyperparameters else {}
-    base = _fit_and_calibrate(ctx, ctx.baseline_family, seed, x)
-    base_test = ev.evaluate(y_te, base.p_test.astype(np.float64), samples=settings.bootstrap_samples)
-    ctx.tracking.metrics(_prefixed("baseline_test_", base_test))
-    say(f"baseline test AUROC {base_test['auroc']:.4f}")
+    base_p_test = np.full(len(y_te), np.nan)
+    base_test: dict[str, float] = {}
+    if ctx.baseline_family:
+        say(f"training the baseline ({ctx.baseline_family}, its defaults)")
+        seed = {"seed": args.hyperparameters["seed"]} if "seed" in args.hyperparameters else {}
+        base_p_test = _fit_and_calibrate(ctx, ctx.baseline_family, seed, x).p_test
+        base_test = ev.evaluate(y_te, base_p_test.astype(np.float64), samples=settings.bootstrap_samples)
+        ctx.tracking.metrics(_prefixed("baseline_test_", base_test))
+        say(f"baseline test AUROC {base_test['auroc']:.4f}")
+    else:
+        other = next(f for f in FAMILIES if f != args.model_family)
+        say(f"no baseline: {other} needs {families.LIBRARY[other]}, not installed here (clinops-trainer has it)")
 
     if args.model_family == "pytorch-mlp":
         importance = permutation_importance(pkg.predict_proba, raw[va], d.y[va], order, rows=settings.importance_rows)
@@ -408,7 +428,7 @@ def _train_and_evaluate(ctx: Context) -> Candidate:
         importance = gain_importance(cand.fitted.gain, pre)
         kind = "total gain"
     return Candidate(
-        pkg, raw, p_val, p_test, test, oracle, base.p_test, base_test, importance, kind, cand.fitted.history
+        pkg, raw, p_val, p_test, test, oracle, base_p_test, base_test, importance, kind, cand.fitted.history
     )
 
 
@@ -417,10 +437,9 @@ def _log_artifacts(ctx: Context, cand: Candidate) -> None:
     va, te = d.parts.validation, d.parts.test
     y_te = d.y[te]
     order = list(cand.pkg.feature_order)
-    curves: dict[str, np.ndarray] = {
-        ctx.args.model_family: cand.p_test,
-        f"baseline {ctx.baseline_family}": cand.baseline_p_test,
-    }
+    curves: dict[str, np.ndarray] = {ctx.args.model_family: cand.p_test}
+    if ctx.baseline_family:
+        curves[f"baseline {ctx.baseline_family}"] = cand.baseline_p_test
     if np.all(~np.isnan(d.oracle[te])):
         curves["oracle"] = d.oracle[te]
     tracking.figure(plots.roc_figure(y_te, curves), "plots/roc.png")
@@ -501,7 +520,9 @@ def _register_and_gate(ctx: Context, cand: Candidate) -> TrainResult:
         metrics = {
             **_prefixed("test_", {k: cand.test[k] for k in SUMMARY}),
             **cand.oracle,
-            **_prefixed("baseline_test_", {"auroc": cand.baseline_test["auroc"], "brier": cand.baseline_test["brier"]}),
+            **_prefixed(
+                "baseline_test_", {k: cand.baseline_test[k] for k in ("auroc", "brier") if k in cand.baseline_test}
+            ),
             **extra,
             **{f"rows_{k}": float(v["rows"]) for k, v in d.counts.items()},
             **{f"positives_{k}": float(v["positives"]) for k, v in d.counts.items()},

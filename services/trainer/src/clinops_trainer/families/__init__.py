@@ -3,6 +3,7 @@ and exports an ONNX graph (with the validation Platt scaling folded into its las
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,15 @@ class Fitted:
     native_proba: Callable[[np.ndarray, float, float], np.ndarray]  # sigmoid(a * margin + c), natively
     gain: dict[int, float] = field(default_factory=dict)  # trees: gain per model column
     best_iteration: int = 0
+
+
+# The module each family trains with: the clinops image has no torch (clinops-trainer adds it).
+LIBRARY = {"pytorch-mlp": "torch", "gradient-boosted-trees": "xgboost"}
+
+
+def available(family: str) -> bool:
+    """Whether ``family``'s library is installed here (without importing it)."""
+    return importlib.util.find_spec(LIBRARY[family]) is not None
 
 
 def fit(  # noqa: PLR0917 - the four parts read best positionally

@@ -46,8 +46,11 @@ def fit(  # noqa: PLR0915 - one training loop, read top to bottom
     threads: int,
     progress: Progress | None = None,
 ) -> Fitted:
-    import torch
-    from torch import nn
+    try:
+        import torch
+        from torch import nn
+    except ImportError as err:  # the clinops image has the trainer without torch (gradient-boosted-trees only)
+        raise RuntimeError("the pytorch-mlp family needs torch: run the trainer in the clinops-trainer image") from err
 
     hp = params(hyperparameters)
     torch.set_num_threads(threads)
