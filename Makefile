@@ -125,7 +125,7 @@ test: ## Run every test (unit and integration; starts its own servers on free po
 	@$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: test-loop
-test-loop: ## The whole loop with the local executor (one apply -> v1 -> retraining -> v2, three SIGKILLs); 10-15 min (CLINOPS_LOOP_WAIT_S=3600 on a loaded machine)
+test-loop: ## The whole loop with the local executor (one apply -> v1 -> retraining -> v2, three SIGKILLs); 17 min to v1 at load 15-20 (CLINOPS_LOOP_WAIT_S=2400 on a loaded machine)
 	@CLINOPS_LOOP_TESTS=1 $(RUN) pytest tests/integration/kube/test_operator_local_loop.py $(PYTEST_ARGS)
 
 .PHONY: test-unit
