@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
 from e2e_steps import (
     child_pods,
     create_secret,
@@ -122,6 +123,16 @@ def cohort(lake: Connections, stack: Any) -> Iterator[Cohort]:
         yield build_cohort(lake, spark, cfg, stroke=False)
     finally:
         spark.stop()  # the integration tests' own session starts with its own settings
+
+
+@pytest.fixture(scope="module", autouse=True)
+def redis_left_clean(redis_url: str) -> Iterator[None]:
+    """The harness's Redis is shared: the feature keys this scenario's pods wrote go with it."""
+    yield
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter("clinops:fs:*"):
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture(scope="module")
