@@ -72,6 +72,29 @@ def helm_upgrade(
     _helm(helm, "upgrade", kubeconfig, release, namespace, values, timeout_s)
 
 
+def helm_uninstall(helm: Path, kubeconfig: Path, release: str, namespace: str, timeout_s: int = 300) -> None:
+    """``helm uninstall`` the release and wait until its resources are gone (its cluster-scoped ones too:
+    another release of the chart in another namespace could not own them otherwise)."""
+    proc = subprocess.run(
+        [
+            str(helm),
+            "uninstall",
+            release,
+            "--namespace",
+            namespace,
+            "--wait",
+            "--timeout",
+            f"{timeout_s}s",
+            f"--kubeconfig={kubeconfig}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"helm uninstall failed:\n{proc.stdout}{proc.stderr}")
+
+
 def create_secret(kubectl: Kubectl, namespace: str, name: str, data: Mapping[str, str]) -> None:
     body = {
         "apiVersion": "v1",

@@ -44,6 +44,7 @@ from e2e_steps import (
     create_secret,
     get,
     helm_install,
+    helm_uninstall,
     helm_upgrade,
     items,
     pipeline_body,
@@ -145,8 +146,9 @@ def installed(
     redis_url: str,
     database_url: str,
     mlflow_url: str,
-) -> dict[str, Any]:
-    """The chart installed (operator only) with its Secrets; the operator pod Ready on the real node."""
+) -> Iterator[dict[str, Any]]:
+    """The chart installed (operator only) with its Secrets; the operator pod Ready on the real node.
+    Uninstalled afterwards, and its namespace deleted: later tests install the chart again."""
     s = cluster.settings
     cluster.kubectl("create", "namespace", NAMESPACE)
     db.upgrade(database_url)
@@ -192,7 +194,9 @@ def installed(
     }
     helm = toolchain.require(toolchain.HELM, s.cache) / "bin" / "helm"
     helm_install(helm, cluster.kubeconfig, RELEASE, NAMESPACE, values)
-    return {"helm": helm, "values": values}
+    yield {"helm": helm, "values": values}
+    helm_uninstall(helm, cluster.kubeconfig, RELEASE, NAMESPACE)
+    cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=180s", check=False)
 
 
 def _spec(lake: Connections, kafka: Connections, mlflow_url: str, image: str, bucket: str, model: str) -> Any:
