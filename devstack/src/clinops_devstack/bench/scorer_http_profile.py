@@ -43,7 +43,16 @@ from clinops_common import db
 from clinops_common.features.online import OnlineStore
 from clinops_common.model.store import save
 from clinops_devstack import supervisor
-from clinops_devstack.bench.scorer import MODEL, PREFIX, bench_package, load, server, synthetic_views, tree_cpu_s
+from clinops_devstack.bench.scorer import (
+    MODEL,
+    PREFIX,
+    bench_package,
+    joined_frame,
+    load,
+    server,
+    synthetic_views,
+    tree_cpu_s,
+)
 from clinops_devstack.scratch import scratch_stack
 
 APPS = {
@@ -205,9 +214,7 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
         db.upgrade(database_url)
         views = synthetic_views(args.patients, pd.Timestamp.now(tz="UTC").floor("h"))
         OnlineStore(redis.Redis.from_url(conns.redis_url.get_secret_value()), prefix=PREFIX).write(views)
-        frame = views["vitals"]
-        for name in ("labs", "medications", "context"):
-            frame = frame.merge(views[name].drop(columns=["event_timestamp", "created_timestamp"]), on="patient_id")
+        frame = joined_frame(views)
         cache_champion(workdir / "models", frame.head(5000))
         env = {
             **os.environ,

@@ -35,7 +35,7 @@ import redis
 from clinops_common import db
 from clinops_common.features.online import OnlineStore
 from clinops_common.settings import ServingConnections
-from clinops_devstack.bench.scorer import PREFIX, bench_package, synthetic_views
+from clinops_devstack.bench.scorer import PREFIX, bench_package, joined_frame, synthetic_views
 from clinops_devstack.scratch import scratch_stack
 from clinops_scorer import core, metrics
 from clinops_scorer.config import ScorerSettings
@@ -143,9 +143,7 @@ def main() -> None:
         db.upgrade(database_url)
         views = synthetic_views(args.patients, pd.Timestamp.now(tz="UTC").floor("h"))
         OnlineStore(redis.Redis.from_url(conns.redis_url.get_secret_value()), prefix=PREFIX).write(views)
-        frame = views["vitals"]
-        for name in ("labs", "medications", "context"):
-            frame = frame.merge(views[name].drop(columns=["event_timestamp", "created_timestamp"]), on="patient_id")
+        frame = joined_frame(views)
         pkg = bench_package(frame.head(5000))
         pkg.predict_proba(np.full((1, len(pkg.feature_order)), np.nan, dtype=np.float32))
         settings = ScorerSettings(online_prefix=PREFIX, log_level="WARNING")
