@@ -311,6 +311,12 @@ def _spec(
                     # no cluster DNS: the driver reaches the API server at its loopback address
                     "spark.kubernetes.driver.master": api_server,
                     "spark.sql.shuffle.partitions": "2",
+                    # Host network: a pod's container ports are the node's host ports, so the driver's
+                    # and the executor's must differ (the scheduler refuses a second 7079), and be free.
+                    "spark.driver.port": str(_free_port()),
+                    "spark.driver.blockManager.port": str(_free_port()),
+                    "spark.blockManager.port": str(_free_port()),
+                    "spark.ui.enabled": "false",
                 },
             }
 

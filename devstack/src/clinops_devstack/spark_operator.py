@@ -97,6 +97,10 @@ def webhook(s: StackSettings, namespaces: Sequence[str]) -> Component:
 
     def prepare() -> None:
         certs.mkdir(parents=True, exist_ok=True)
+        # Both processes watch every kind spark-operator serves (ScheduledSparkApplication, SparkConnect
+        # too): its CRDs, from the same module version as the SparkApplication CRD the cluster has.
+        folder = toolchain.require(toolchain.SPARK_OPERATOR_CRDS, s.cache)
+        cluster.install_crds(s, sorted(folder.glob("*.yaml")))
         if not cluster.kubectl(s, "get", "namespace", WEBHOOK_NAMESPACE, "--ignore-not-found").strip():
             cluster.kubectl(s, "create", "namespace", WEBHOOK_NAMESPACE)
         register_webhooks(s, namespaces)  # before the webhook starts: it writes its CA into them
@@ -207,12 +211,13 @@ def register_webhooks(s: StackSettings, namespaces: Sequence[str]) -> None:
 
 
 def _ca_injected(s: StackSettings) -> bool:
-    out = cluster.kubectl(
-        s, "get", "mutatingwebhookconfiguration", WEBHOOK_NAME, "-o", "json", "--ignore-not-found", check=False
-    )
-    if not out.strip():
-        return False
-    return all(h.get("clientConfig", {}).get("caBundle") for h in json.loads(out).get("webhooks", []))
+    """Whether the webhook has written its CA into both configurations (the API server then trusts it)."""
+    for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
+        out = cluster.kubectl(s, "get", kind, WEBHOOK_NAME, "-o", "json", "--ignore-not-found", check=False)
+        hooks = json.loads(out).get("webhooks", []) if out.strip() else []
+        if not hooks or not all(h.get("clientConfig", {}).get("caBundle") for h in hooks):
+            return False
+    return True
 
 
 def unregister_webhooks(s: StackSettings) -> None:
