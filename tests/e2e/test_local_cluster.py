@@ -307,9 +307,9 @@ def _spec(
                 "driverMemory": "512m",
                 "executorInstances": 1,
                 "executorMemory": "512m",
+                # no cluster DNS: the drivers reach the API server at its loopback address
+                "kubernetesMaster": api_server,
                 "sparkConf": {
-                    # no cluster DNS: the driver reaches the API server at its loopback address
-                    "spark.kubernetes.driver.master": api_server,
                     "spark.sql.shuffle.partitions": "2",
                     # Host network: a pod's container ports are the node's host ports, so the driver's
                     # and the executor's must differ (the scheduler refuses a second 7079), and be free.

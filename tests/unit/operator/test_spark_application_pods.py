@@ -36,22 +36,26 @@ def test_driver_and_executors_run_non_root_read_only_with_a_writable_tmp() -> No
         assert pod["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
 
 
-def test_spec_spark_conf_reaches_the_application_but_cannot_move_the_image_jars() -> None:
+def test_spec_spark_conf_and_master_reach_the_application_but_cannot_move_the_image_jars() -> None:
     app = _app(
         {
+            "kubernetesMaster": "https://127.0.0.1:6443",
             "sparkConf": {
-                "spark.kubernetes.driver.master": "https://127.0.0.1:6443",
+                "spark.sql.shuffle.partitions": "2",
                 "spark.driver.extraClassPath": "/elsewhere/*",
-            }
+            },
         }
     )
+    assert app["spec"]["driver"]["kubernetesMaster"] == "https://127.0.0.1:6443"
+    assert "kubernetesMaster" not in app["spec"]["executor"]
     conf = app["spec"]["sparkConf"]
-    assert conf["spark.kubernetes.driver.master"] == "https://127.0.0.1:6443"
+    assert conf["spark.sql.shuffle.partitions"] == "2"
     assert conf["spark.driver.extraClassPath"] == "/opt/clinops/jars/*"
     assert conf["spark.executor.extraClassPath"] == "/opt/clinops/jars/*"
 
 
 def test_without_spark_conf_only_the_jars_are_set() -> None:
+    assert "kubernetesMaster" not in _app()["spec"]["driver"]
     assert _app()["spec"]["sparkConf"] == {
         "spark.driver.extraClassPath": "/opt/clinops/jars/*",
         "spark.executor.extraClassPath": "/opt/clinops/jars/*",

@@ -153,6 +153,7 @@ def spark_application(t: StageTask, p: Pipeline) -> Obj:
                 "cores": s.driver_cores,
                 "memory": s.driver_memory,
                 "serviceAccount": s.service_account,
+                **({"kubernetesMaster": s.kubernetes_master} if s.kubernetes_master else {}),
                 "labels": dict(pod_labels),
                 "env": _env(t),
                 **_spark_pod(p),
