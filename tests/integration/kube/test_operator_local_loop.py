@@ -55,6 +55,7 @@ BROKEN = "loop-broken"
 PATIENTS, DAYS, VITALS_EVERY_MIN = 80, 5, 30
 # How long each part of the loop may take (a run's stages on 2 cores); longer on a loaded machine.
 WAIT_S = float(os.environ.get("CLINOPS_LOOP_WAIT_S", "1200"))
+LOGS_ROOT = Path(__file__).resolve().parents[3] / ".local" / "test-loop"
 
 
 @dataclass
@@ -143,9 +144,29 @@ def _stage_running(w: World, run_trigger: str, stage: str, name: str = PIPELINE)
 
 
 def _fail_fast(status: dict[str, Any]) -> None:
+    """A failed pipeline ends the test at once, with its condition (which carries the stage log's end)."""
     if status.get("phase") == "Failed":
         cond = next(c for c in status["conditions"] if c["type"] == "Failed")
-        pytest.fail(f"the pipeline failed: {cond['reason']}: {cond['message']}")
+        failed = [r for r in (status.get("lastRuns") or {}).values() if r.get("state") == "Failed"]
+        logs = "".join(f"\n--- end of {log}:\n{_tail(Path(log))}" for log in _logs_named(failed))
+        pytest.fail(f"the pipeline failed: {cond['reason']}: {cond['message']}{logs}")
+
+
+def _logs_named(records: list[dict[str, Any]]) -> list[str]:
+    """The stage logs a failed stage's message names (``(log <path>)``)."""
+    found = []
+    for rec in records:
+        msg = str(rec.get("message", ""))
+        if "(log " in msg:
+            found.append(msg.split("(log ", 1)[1].split(")", 1)[0])
+    return found
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as err:
+        return f"(unreadable: {err})"
 
 
 def _ready(w: World) -> bool:
@@ -157,9 +178,11 @@ def _ready(w: World) -> bool:
 @pytest.fixture(scope="module")
 def world(
     cluster: Any, kafka: Connections, s3: Connections, redis_url: str, database_url: str, mlflow_url: str, stack: Any,
-    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[World]:  # fmt: skip
-    tmp = tmp_path_factory.mktemp("loop")
+    # The operator's and the stages' logs are kept under .local/test-loop/ (the pytest basetemp of a
+    # machine that runs other tests meanwhile is rotated away before anyone reads them).
+    tmp = LOGS_ROOT / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    tmp.mkdir(parents=True)
     bucket = f"loop-{uuid.uuid4().hex[:8]}"
     create_lake_bucket(s3_client(s3), bucket)  # object lock: ingest writes bronze immutably
     conns = kafka.model_copy(update={"lake_bucket": bucket})
