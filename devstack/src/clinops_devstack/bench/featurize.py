@@ -202,7 +202,11 @@ def main(  # noqa: PLR0917 - typer options
         base = {
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", str(s.home)),
-            **{k: os.environ[k] for k in ("JAVA_HOME", "JAVA_TOOL_OPTIONS", "VIRTUAL_ENV") if k in os.environ},
+            **{
+                k: os.environ[k]
+                for k in ("JAVA_HOME", "JAVA_TOOL_OPTIONS", "VIRTUAL_ENV", "PYTHONPATH")
+                if k in os.environ
+            },
             "CLINOPS_SPARK_MASTER": master,
             "CLINOPS_SPARK_JARS_DIR": str(s.spark_jars_dir()),
         }
