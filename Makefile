@@ -237,3 +237,7 @@ image: ## Build the clinops images without Docker (cached layers) and import the
 .PHONY: clean
 clean: down cluster-down ## Stop the stack and the control plane and delete their data (.local/)
 	rm -rf .local
+
+.PHONY: bench-featurize
+bench-featurize: ## Featurizer benchmark: the featurize stage on 60x3 and 240x6 (patients x days) of silver beside a read-and-count Spark job, CPU s of each process tree (name=value)
+	@$(RUN) python -m clinops_devstack.bench.featurize $(BENCH_FEATURIZE_ARGS)
