@@ -1,14 +1,23 @@
 """Per-worker process tuning, applied once a BentoML worker has built its service.
 
-``gc.freeze()`` moves every object alive after start-up (BentoML, pydantic, onnxruntime, MLflow's
-client: hundreds of thousands of objects) into the permanent generation, so the collector's full
-passes scan only what requests allocate since. Unfrozen, a full pass over that heap stalls every
-request in flight for tens of milliseconds: a tail-latency spike no request caused.
+- ``gc.freeze()`` moves every object alive after start-up (BentoML, pydantic, onnxruntime, MLflow's
+  client: hundreds of thousands of objects) into the permanent generation, so the collector's full
+  passes scan only what requests allocate since. Unfrozen, a full pass over that heap stalls every
+  request in flight for tens of milliseconds: a tail-latency spike no request caused.
+- The GIL switch interval (``CLINOPS_SCORER_GIL_SWITCH_INTERVAL_MS``): a thread that wants the GIL
+  while another runs Python waits this long before asking it to let go. CPython's default, 5 ms, is
+  the scale of the whole latency goal: the audit writer thread, back from its commit with a row
+  durable, could wait that long before it may wake the requests that wait on it.
+- Collections (``gc_pause``): each collection's pause, by generation, for the metrics.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
 
 
 def settle_heap() -> int:
@@ -16,3 +25,25 @@ def settle_heap() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def tune(switch_interval_ms: float, gc_threshold0: int | None = None) -> None:
+    """The interpreter's settings for a latency-bound worker (see the module's docstring)."""
+    sys.setswitchinterval(switch_interval_ms / 1000)
+    if gc_threshold0 is not None:
+        _, t1, t2 = gc.get_threshold()
+        gc.set_threshold(gc_threshold0, t1, t2)
+
+
+def watch_collections(observe: Callable[[int, float], None]) -> Callable[[str, dict[str, Any]], None]:
+    """Call ``observe(generation, seconds)`` after every collection; returns the installed callback."""
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            observe(int(info["generation"]), time.perf_counter() - started[0])
+
+    gc.callbacks.append(callback)
+    return callback
