@@ -67,6 +67,11 @@ async def commit_rows_async(
 Waiter = tuple[Sequence[AuditRow], "asyncio.Future[None]"]
 
 
+def _retrieved(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 class LoopAuditWriter:
     """Group commits on the running event loop; ``write`` returns once the rows are durable."""
 
@@ -96,6 +101,7 @@ class LoopAuditWriter:
             raise AuditUnavailable("the audit writer is shutting down")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
+        fut.add_done_callback(_retrieved)  # a waiter that timed out never reads its group's failure
         self._queue.append((rows, fut))
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())

@@ -47,7 +47,7 @@ from clinops_scorer.schemas import (
     ViewFreshness,
 )
 from clinops_scorer.server import answer, service_config
-from clinops_scorer.worker import settle_heap, tune, watch_collections
+from clinops_scorer.worker import freeze_loaded, settle_heap, tune, watch_collections
 
 SETTINGS = ScorerSettings()
 
@@ -163,6 +163,7 @@ class ScoringEngine:
             self.metrics.model_info.labels(old.name, old.version).set(0)
         self.metrics.model_info.labels(new.name, new.version).set(1)
         self.metrics.model_swaps.inc()
+        freeze_loaded()  # the version's objects out of the collector's full passes (see worker.py)
         self.log.info(
             "model_loaded",
             model_name=new.name,

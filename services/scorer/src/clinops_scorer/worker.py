@@ -4,6 +4,13 @@
   client: hundreds of thousands of objects) into the permanent generation, so the collector's full
   passes scan only what requests allocate since. Unfrozen, a full pass over that heap stalls every
   request in flight for tens of milliseconds: a tail-latency spike no request caused.
+  The champion is loaded in a thread that usually finishes after that first freeze, and it imports
+  MLflow's client on the way (about 90,000 objects more), so each swap freezes again
+  (``freeze_loaded``): left in the collected generations, those objects made each full collection a
+  pause of 20 ms on a quiet core and 50-100 ms on the shared machine (``make profile-scorer-tail``,
+  ``clinops_scorer_gc_pause_seconds``). Freezing
+  moves objects without collecting (no pause); a swapped-out version's objects are still freed by
+  reference counting, only its reference cycles stay.
 - The GIL switch interval (``CLINOPS_SCORER_GIL_SWITCH_INTERVAL_MS``): a thread that wants the GIL
   while another runs Python waits this long before asking it to let go. CPython's default, 5 ms, is
   the scale of the whole latency goal: the audit writer thread, back from its commit with a row
@@ -23,6 +30,12 @@ from typing import Any
 def settle_heap() -> int:
     """Collect once, then freeze what survives; returns how many objects were frozen."""
     gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
+def freeze_loaded() -> int:
+    """Freeze, without a collection, every object alive now (after a model version is loaded)."""
     gc.freeze()
     return gc.get_freeze_count()
 
