@@ -121,6 +121,10 @@ bench-scorer: ## Benchmark: the scorer at 200 req/s open loop for 60 s (10,000 p
 profile-scorer: ## CPU time per request of the scorer's request path, part by part, in process (Redis + PostgreSQL; PROFILE_SCORER_ARGS="--cprofile 30")
 	@$(RUN) python -m clinops_devstack.bench.scorer_profile $(PROFILE_SCORER_ARGS)
 
+.PHONY: profile-scorer-tail
+profile-scorer-tail: ## The scorer's tail latency, variant against variant, each round paired with the hello reference (PROFILE_TAIL_ARGS="--variant si05=CLINOPS_SCORER_GIL_SWITCH_INTERVAL_MS=0.5")
+	@$(RUN) python -m clinops_devstack.bench.scorer_tail $(PROFILE_TAIL_ARGS)
+
 .PHONY: profile-scorer-http
 profile-scorer-http: ## CPU time per request of the scorer and the BentoML hello reference over HTTP and through their ASGI stacks (PROFILE_HTTP_ARGS="--cprofile 25")
 	@$(RUN) python -m clinops_devstack.bench.scorer_http_profile $(PROFILE_HTTP_ARGS)
@@ -237,3 +241,7 @@ image: ## Build the clinops images without Docker (cached layers) and import the
 .PHONY: clean
 clean: down cluster-down ## Stop the stack and the control plane and delete their data (.local/)
 	rm -rf .local
+
+.PHONY: bench-featurize
+bench-featurize: ## Featurizer benchmark: the featurize stage on 60x3 and 240x6 (patients x days) of silver beside a read-and-count Spark job, CPU s of each process tree (name=value)
+	@$(RUN) python -m clinops_devstack.bench.featurize $(BENCH_FEATURIZE_ARGS)

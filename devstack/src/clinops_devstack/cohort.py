@@ -110,6 +110,8 @@ def build_cohort(
     from clinops_common.lake import BATCH_SCHEMAS, BATCH_TABLES, SILVER_SCHEMAS
     from clinops_common.synthetic.sinks import upload
     from clinops_featurizer import adapters, core
+    from clinops_featurizer.config import FeaturizerSettings
+    from clinops_featurizer.session import sql_conf
     from clinops_featurizer.stroke import clean, stroke_views
 
     ds, frames = generate_silver(cfg, ingest_delay)
@@ -129,7 +131,8 @@ def build_cohort(
             silver["outcomes"],
             batch["demographics"].select("patient_id", "date_of_birth", "gender"),
         )
-        snap = adapters.write_views(store, views)
+        with sql_conf(spark, FeaturizerSettings().sql_conf()):  # the featurize job's plan settings
+            snap = adapters.write_views(store, views)
         stroke_id = None
         if stroke:
             as_of = stroke_as_of or (cfg.start + timedelta(hours=cfg.hours)).date()

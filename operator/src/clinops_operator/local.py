@@ -59,7 +59,8 @@ PASS_PREFIXES = (
 )
 RESTARTS = "restarts"
 STOP_WAIT_S = 10.0  # delete_all: how long a stopped recorder may take to record its exit
-LOG_TAIL = 300
+LOG_TAIL_LINES = 12  # a failed stage's condition carries the end of its log: the error and what led to it
+LOG_TAIL_CHARS = 2000
 
 
 def stage_env(task: StageTask | ServiceTask, environ: Mapping[str, str]) -> dict[str, str]:
@@ -111,14 +112,16 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
-def _last_line(log: Path) -> str:
+def log_tail(log: Path, lines: int = LOG_TAIL_LINES, limit: int = LOG_TAIL_CHARS) -> str:
+    """The last ``lines`` non-empty lines of ``log``, joined with `` | ``; at most ``limit`` characters (the end)."""
     try:
         with log.open("rb") as f:
-            f.seek(max(0, log.stat().st_size - 8192))
-            lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+            f.seek(max(0, log.stat().st_size - 16384))
+            kept = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return ""
-    return lines[-1][:LOG_TAIL] if lines else ""
+    text = " | ".join(kept[-lines:])
+    return text if len(text) <= limit else "..." + text[-limit:]
 
 
 class LocalExecutor:
@@ -225,8 +228,8 @@ class LocalExecutor:
             return ChildState("Succeeded", "ProcessExited")
         if code is not None:
             how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
-            last = _last_line(log)
-            return ChildState("Failed", "ProcessFailed", f"{how} (log {log}){': ' + last if last else ''}")
+            tail = log_tail(log)
+            return ChildState("Failed", "ProcessFailed", f"{how} (log {log}){'; its end: ' + tail if tail else ''}")
         pid = _read_int(state / PID)
         if pid is not None and _alive(pid, str(state)):
             return ChildState("Running", "ProcessRunning")

@@ -2,8 +2,9 @@
 
 One FeaturePipeline is applied; the operator (``python -m clinops_operator run --executor local``,
 a child process with the chart's ServiceAccount token) runs processor -> featurizer -> materializer
--> trainer as local processes against the harness's Kafka-fed bronze, MinIO, Redis, PostgreSQL and
-MLflow. The trainer registers version 1 and status.champion says so; the monitor's own adapter then
+-> trainer as local processes against the harness's MinIO, Redis, PostgreSQL and MLflow: the older
+days of a generated cohort written to silver as the lifecycle demo does, the last hours through
+Kafka, ingest and bronze. The trainer registers version 1 and status.champion says so; the monitor's own adapter then
 writes ``clinops.io/retrain-requested`` (the monitor's JSON, as an evaluation that asks would), and
 exactly one retraining run follows and registers version 2. The operator is SIGKILLed at three
 points (processor running, trainer running, retraining run started) and restarted each time: no
@@ -41,6 +42,7 @@ from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
 from clinops_common.synthetic import FaultRates, GeneratorConfig, generate
 from clinops_common.synthetic.sinks import produce, upload
+from clinops_devstack import history
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("CLINOPS_LOOP_TESTS") != "1",
@@ -50,11 +52,13 @@ pytestmark = pytest.mark.skipif(
 
 PIPELINE = "loop"
 BROKEN = "loop-broken"
-# The trainer's time split needs more than 2 labelled days and positives in each part: 16 patients
-# had 3 adverse events in 5 days and left the validation part without one; 48 gave a test AUROC of 0.49.
-PATIENTS, DAYS, VITALS_EVERY_MIN = 80, 5, 30
+# The trainer's time split needs labelled days and adverse events in each part (a day is purged
+# between parts): 80 patients x 5 days left a test part of 560 rows with 17 positives. 150 patients x
+# 8 days with hourly vitals: 240k events, 121 adverse events, a test part of 3,600 rows (split 60/20/20).
+PATIENTS, DAYS, VITALS_EVERY_MIN = 150, 8, 60
 # How long each part of the loop may take (a run's stages on 2 cores); longer on a loaded machine.
 WAIT_S = float(os.environ.get("CLINOPS_LOOP_WAIT_S", "1200"))
+LOGS_ROOT = Path(__file__).resolve().parents[3] / ".local" / "test-loop"
 
 
 @dataclass
@@ -81,19 +85,36 @@ def _stage_env(conns: Connections, stack: Any) -> dict[str, str]:
     }
 
 
-def _ingest(conns: Connections, env: dict[str, str], log: Path) -> int:
-    """Generate a small cohort, send it through Kafka (topics of its own) and drain it to bronze."""
+def _ingest(conns: Connections, env: dict[str, str], tmp: Path) -> int:
+    """Generate a cohort; write its older days to silver as the demo does, stream the last hours.
+
+    The point-in-time join's leakage guard keeps only feature rows created at or before each training
+    row's time: a week of history sent through Kafka now would be created now, and every feature of every
+    training row would be missing (the model then learns nothing: test AUROC 0.49 beside an oracle's 0.78).
+    So the days before the last UTC midnight at least 6 hours back go straight to silver, stamped as
+    ingested when they were sent (``clinops_devstack.history``, the processor's own rules in one Spark
+    job), and the rest goes through Kafka, ingest and bronze to the pipeline's processor."""
     start = (datetime.now(UTC) - timedelta(days=DAYS)).replace(minute=0, second=0, microsecond=0)
     cfg = GeneratorConfig(patients=PATIENTS, days=DAYS, seed=13, start=start, vitals_interval_min=VITALS_EVERY_MIN)
     ds = generate(cfg.model_copy(update={"faults": FaultRates.none()}))
-    prefix = f"loop{uuid.uuid4().hex[:6]}."
-    assert asyncio.run(produce(ds.messages, conns, topic_prefix=prefix)) == len(ds.messages)
     upload(ds, conns)
+    written, streamed = history.split(ds.messages, history.split_at(start + timedelta(days=DAYS), 6))
+    lines = tmp / "history.ndjson"
+    with lines.open("wb") as f:
+        f.writelines(history.bronze_lines(written))
+    with (tmp / "history.log").open("ab") as out:
+        subprocess.run(
+            [sys.executable, "-m", "clinops_devstack.history", str(lines)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=600,
+        )  # fmt: skip
+    lines.unlink()
+    prefix = f"loop{uuid.uuid4().hex[:6]}."
+    assert asyncio.run(produce(streamed, conns, topic_prefix=prefix)) == len(streamed)
     argv = [sys.executable, "-m", "clinops_ingest", "run", "--idle-exit", "20", "--topic-prefix", prefix]
     argv += ["--group-id", f"{prefix}g"]
-    with log.open("ab") as out:
+    with (tmp / "ingest.log").open("ab") as out:
         subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=300)
-    return len(ds.messages)
+    return len(streamed)
 
 
 def _body(namespace: str, name: str, conns: Connections, bucket: str) -> dict[str, Any]:
@@ -108,6 +129,7 @@ def _body(namespace: str, name: str, conns: Connections, bucket: str) -> dict[st
         "registeredModelName": f"{name}-{uuid.uuid4().hex[:6]}",
         "hyperparameters": {"nEstimators": 60, "maxDepth": 3},
         "lookbackDays": 30,
+        "split": {"train": 0.6, "validation": 0.2, "test": 0.2},
         "promotionGate": {"minAuroc": 0.5, "mustBeatChampion": False},
     }
     return body
@@ -143,9 +165,29 @@ def _stage_running(w: World, run_trigger: str, stage: str, name: str = PIPELINE)
 
 
 def _fail_fast(status: dict[str, Any]) -> None:
+    """A failed pipeline ends the test at once, with its condition (which carries the stage log's end)."""
     if status.get("phase") == "Failed":
         cond = next(c for c in status["conditions"] if c["type"] == "Failed")
-        pytest.fail(f"the pipeline failed: {cond['reason']}: {cond['message']}")
+        failed = [r for r in (status.get("lastRuns") or {}).values() if r.get("state") == "Failed"]
+        logs = "".join(f"\n--- end of {log}:\n{_tail(Path(log))}" for log in _logs_named(failed))
+        pytest.fail(f"the pipeline failed: {cond['reason']}: {cond['message']}{logs}")
+
+
+def _logs_named(records: list[dict[str, Any]]) -> list[str]:
+    """The stage logs a failed stage's message names (``(log <path>)``)."""
+    found = []
+    for rec in records:
+        msg = str(rec.get("message", ""))
+        if "(log " in msg:
+            found.append(msg.split("(log ", 1)[1].split(")", 1)[0])
+    return found
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as err:
+        return f"(unreadable: {err})"
 
 
 def _ready(w: World) -> bool:
@@ -157,9 +199,11 @@ def _ready(w: World) -> bool:
 @pytest.fixture(scope="module")
 def world(
     cluster: Any, kafka: Connections, s3: Connections, redis_url: str, database_url: str, mlflow_url: str, stack: Any,
-    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[World]:  # fmt: skip
-    tmp = tmp_path_factory.mktemp("loop")
+    # The operator's and the stages' logs are kept under .local/test-loop/ (the pytest basetemp of a
+    # machine that runs other tests meanwhile is rotated away before anyone reads them).
+    tmp = LOGS_ROOT / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    tmp.mkdir(parents=True)
     bucket = f"loop-{uuid.uuid4().hex[:8]}"
     create_lake_bucket(s3_client(s3), bucket)  # object lock: ingest writes bronze immutably
     conns = kafka.model_copy(update={"lake_bucket": bucket})
@@ -167,7 +211,7 @@ def world(
     namespace = f"loop-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", namespace)
     log = tmp / "operator.log"
-    _ingest(conns, env, tmp / "ingest.log")
+    _ingest(conns, env, tmp)
     body = _body(namespace, PIPELINE, conns, bucket)
     w = World(
         cluster,

@@ -68,15 +68,19 @@ def test_a_stage_runs_once_and_reports_success(tmp_path: Path) -> None:
     assert log.count("$ ") == 1
 
 
-def test_a_failing_stage_says_its_exit_status_and_last_line(tmp_path: Path) -> None:
+def test_a_failing_stage_says_its_exit_status_and_the_end_of_its_log(tmp_path: Path) -> None:
     p = pipeline()
     t = stages.task(p, stages.Stage.TRAINER, "m1")
-    ex = executor(tmp_path, "import sys; sys.exit('train failed: no labelled rows')")
+    code = "import sys; print('\\n'.join(f'step {i}' for i in range(40))); print('train failed: no labelled rows')"
+    ex = executor(tmp_path, code + "; print('mlflow: run ended', flush=True); sys.exit(1)")
     ex.start(t, p)
     failed = wait(ex, t, "Failed")
     assert failed.reason == "ProcessFailed"
     assert "exit status 1" in failed.message
-    assert "train failed: no labelled rows" in failed.message
+    # Not only the last line: the error a few lines before it (a library's exit message after it).
+    assert "train failed: no labelled rows | mlflow: run ended" in failed.message
+    assert "step 39" in failed.message
+    assert "step 20" not in failed.message  # the end of the log, not all of it
 
 
 def test_a_restarted_executor_finds_the_running_stage_and_its_end(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from clinops_scorer.config import ScorerSettings
 from clinops_scorer.schemas import PredictRequest
 from clinops_scorer.server import answer, service_config
-from clinops_scorer.worker import settle_heap
+from clinops_scorer.worker import settle_heap, tune
 
 SETTINGS = ScorerSettings()
 
@@ -27,7 +27,8 @@ class Greeting(BaseModel):
 @bentoml.service(name="hello", **service_config(SETTINGS))
 class Hello:
     def __init__(self) -> None:
-        settle_heap()  # as the scorer's worker does
+        tune(SETTINGS.gil_switch_interval_ms, SETTINGS.gc_threshold0)  # as the scorer's worker does
+        settle_heap()
 
     @bentoml.api(route="/predict", input_spec=PredictRequest)  # type: ignore[untyped-decorator]
     async def predict(self, patient_id: str) -> Greeting:

@@ -30,6 +30,7 @@ EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 PROCESSOR = os.environ.get("BENCH_INGEST_PROCESSOR", "1") != "0"  # 0: skip bronze -> silver (quick runs)
 PROCESSES = int(os.environ.get("BENCH_INGEST_PROCESSES", "1"))  # consumers in the group (a Deployment's replicas)
 PREFIX = "bench-"
+CPROFILE = int(os.environ.get("BENCH_INGEST_CPROFILE", "0"))  # N > 0: print each consumer's top N functions
 
 
 def say(msg: str) -> None:
@@ -71,7 +72,19 @@ def _consumer(env: dict[str, str], processes: int, out: Any) -> None:
         session_timeout_ms=45_000,  # a loaded machine must not turn the run into rebalances
     )
     ingest = Ingestor(settings, Connections(), configure("bench"))
-    asyncio.run(ingest.run())
+    if CPROFILE:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        asyncio.run(ingest.run())
+        prof.disable()
+        text = io.StringIO()
+        pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(CPROFILE)
+        say(f"cProfile of one consumer (tottime):\n{text.getvalue()}")
+    else:
+        asyncio.run(ingest.run())
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime
     out.put((ingest.consumed, ingest.first_message_at, ingest.last_commit_at, usage.ru_maxrss / 1024, cpu))

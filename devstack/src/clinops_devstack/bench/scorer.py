@@ -349,6 +349,9 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
             "CLINOPS_SCORER_ONLINE_PREFIX": PREFIX,
             "CLINOPS_SCORER_MODEL_CACHE_DIR": str(workdir / "models"),
             "CLINOPS_SCORER_LOG_LEVEL": "WARNING",
+            # BentoML keeps its Prometheus multiprocess files under its home and empties that folder when a
+            # server starts: a home of the bench's own, so no other BentoML server on the machine wipes them
+            "BENTOML_HOME": str(workdir / "bentoml"),
         }
         scorer_port, hello_port = port_for.select_random(), port_for.select_random()
         dsn = libpq_dsn(database_url)

@@ -23,7 +23,8 @@ from clinops_common.features.definitions import LABEL_HORIZON_HOURS, STREAMING_V
 from clinops_common.features.offline import OfflineStore
 from clinops_common.settings import Connections
 from clinops_featurizer import adapters
-from clinops_featurizer.session import Stop
+from clinops_featurizer.config import FeaturizerSettings
+from clinops_featurizer.session import Stop, sql_conf
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -60,12 +61,24 @@ def _naive(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
-def featurize(spark: SparkSession, conns: Connections, args: FeaturizeArgs, stop: Stop) -> FeaturizeResult:
+def featurize(
+    spark: SparkSession,
+    conns: Connections,
+    args: FeaturizeArgs,
+    stop: Stop,
+    settings: FeaturizerSettings | None = None,
+) -> FeaturizeResult:
     """A snapshot replaces whole date partitions, so ``start``/``end`` are rounded out to whole days
-    (an hourly run recomputes its day so far)."""
+    (an hourly run recomputes its day so far). The plans run under the featurizer's SQL settings
+    (``settings``, default from the environment), whoever built the session."""
+    check_definitions(args)
+    with sql_conf(spark, (settings or FeaturizerSettings()).sql_conf()):
+        return _featurize(spark, conns, args, stop)
+
+
+def _featurize(spark: SparkSession, conns: Connections, args: FeaturizeArgs, stop: Stop) -> FeaturizeResult:
     from clinops_featurizer import core
 
-    check_definitions(args)
     b = conns.lake_bucket
     start, end = whole_days(args.start, args.end)
     # steps from ``start`` need 24h of history before it (and admissions from the start of the stay)

@@ -8,6 +8,8 @@ lists, and the command exits 128 + the signal. The handler itself only records a
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -56,3 +58,20 @@ def start(conns: Connections, name: str, settings: FeaturizerSettings) -> tuple[
 
     signal.signal(signal.SIGTERM, on_signal)
     return spark, stop
+
+
+@contextmanager
+def sql_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]:
+    """``conf`` (runtime SQL settings) in force in ``spark`` inside the block, the earlier values after:
+    the featurize job plans under its own settings in a session it did not build (tests, benches)."""
+    before = {k: spark.conf.get(k, None) for k in conf}
+    for k, v in conf.items():
+        spark.conf.set(k, v)
+    try:
+        yield
+    finally:
+        for k, old in before.items():
+            if old is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, old)

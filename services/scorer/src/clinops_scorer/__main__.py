@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
@@ -59,6 +61,9 @@ def serve(
         str(int(settings.graceful_shutdown_s)),
     ]
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    # BentoML keeps its Prometheus multiprocess files under its home and empties them when a server starts:
+    # a home per scorer, so two scorers on one machine (each model has its own) keep their own metrics
+    os.environ.setdefault("BENTOML_HOME", str(Path(tempfile.gettempdir()) / f"clinops-scorer-{settings.port}"))
     os.execv(bentoml, argv)  # noqa: S606 - the server gets the signals (SIGTERM drains) directly
 
 

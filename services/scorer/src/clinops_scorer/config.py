@@ -48,6 +48,13 @@ class ScorerSettings(BaseSettings):
             "queued at once; rows that arrive during a commit go together in the next one."
         ),
     )
+    audit_writer: Literal["loop", "thread"] = Field(
+        "loop",
+        description=(
+            "Where /predict's group commits run: 'loop', on the worker's event loop (an async PostgreSQL "
+            "connection, no thread hop); 'thread', a writer thread of its own."
+        ),
+    )
     audit_max_rows: int = Field(256, ge=1, description="Most rows in one group commit.")
     audit_timeout_s: float = Field(5.0, gt=0, description="A request waits this long for its row's commit, then 503.")
     postgres_connect_timeout_s: int = Field(2, ge=1, description="Connect timeout to PostgreSQL.")
@@ -59,6 +66,18 @@ class ScorerSettings(BaseSettings):
     threads: int = Field(16, ge=1, description="Threads per worker serving requests (the APIs are synchronous).")
     graceful_shutdown_s: float = Field(20.0, gt=0, description="On SIGTERM, how long in-flight requests may take.")
     log_level: str = Field("INFO", description="Log level of the scorer's JSON logs.")
+    gil_switch_interval_ms: float = Field(
+        5.0,
+        gt=0,
+        le=100,
+        description=(
+            "sys.setswitchinterval of each worker: how long a thread waiting for the GIL (the audit writer, back "
+            "from a commit) waits for the running one to let go. CPython's default is 5 ms."
+        ),
+    )
+    gc_threshold0: int | None = Field(
+        None, ge=1, description="Allocations between young-generation collections (CPython's default: 700)."
+    )
     tracing: bool = Field(
         False,
         description=(

@@ -51,6 +51,8 @@ class Metrics:
     audit_batch_rows: Any
     request_seconds: Any
     model_info: Any
+    gc_pause_seconds: Any
+    audit_wait_seconds: Any
     model_swaps: Any
     model_load_failures: Any
 
@@ -106,6 +108,17 @@ def build(registry: Any = None) -> Metrics:
             "clinops_scorer_request_seconds",
             "Handler time from parsed request to committed audit row, by endpoint.",
             ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+        ),
+        gc_pause_seconds=histogram(
+            "clinops_scorer_gc_pause_seconds",
+            "Pauses of Python's cyclic garbage collector in the worker, by generation.",
+            ["generation"],
+            buckets=LATENCY_BUCKETS,
+        ),
+        audit_wait_seconds=histogram(
+            "clinops_scorer_audit_wait_seconds",
+            "A request's wait for its audit rows: handed to the writer until resumed with them committed.",
             buckets=LATENCY_BUCKETS,
         ),
         model_info=gauge(

@@ -4,11 +4,13 @@
 settings. Each request: one online-store read (Redis), the champion's CPU inference path, one audit
 row per prediction committed (group commit) before the response is sent.
 
-``/predict`` is a coroutine: its read and model (a few hundred microseconds of CPU) run on the event
-loop and it awaits the audit commit, so a request costs no hop to a worker thread and back (the
-largest part of BentoML's per-request CPU after its tracing middleware: ``make profile-scorer-http``).
-``/predict/batch`` (up to ``max_batch`` patients, a longer model run) stays a synchronous API in
-BentoML's thread pool.
+``/predict`` and ``/predict/batch`` are coroutines: the read and the model (a few hundred
+microseconds of CPU for one patient, proportionally more for a batch) run on the event loop and
+they await the audit commit, which runs on the same loop (``audit_loop.LoopAuditWriter``: an async
+PostgreSQL connection), so a request costs no hop to a worker thread and back, and a commit no
+wake-up of a writer thread (``make profile-scorer-http``, ``make profile-scorer-tail``).
+``ScoringEngine.score`` is the same path for synchronous callers (tools, tests), through a writer
+thread (``audit.AuditWriter``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from clinops_common.logs import configure
 from clinops_common.settings import ServingConnections
 from clinops_scorer import core, metrics
 from clinops_scorer.audit import AuditUnavailable, AuditWriter, PostgresProbe, libpq_dsn
+from clinops_scorer.audit_loop import LoopAuditWriter
 from clinops_scorer.config import ScorerSettings
 from clinops_scorer.online import FeaturesUnavailable, OnlineFeatures
 from clinops_scorer.registry import ChampionHolder
@@ -44,7 +47,7 @@ from clinops_scorer.schemas import (
     ViewFreshness,
 )
 from clinops_scorer.server import answer, service_config
-from clinops_scorer.worker import settle_heap
+from clinops_scorer.worker import freeze_loaded, settle_heap, tune, watch_collections
 
 SETTINGS = ScorerSettings()
 
@@ -131,6 +134,17 @@ class ScoringEngine:
             connect_timeout_s=settings.postgres_connect_timeout_s,
             on_commit=m.on_commit,
         )
+        self.loop_audit = (
+            LoopAuditWriter(
+                dsn,
+                linger_s=settings.audit_linger_ms / 1000,
+                max_rows=settings.audit_max_rows,
+                connect_timeout_s=settings.postgres_connect_timeout_s,
+                on_commit=m.on_commit,
+            )
+            if settings.audit_writer == "loop"
+            else None
+        )
         self.postgres = PostgresProbe(dsn, settings.postgres_connect_timeout_s)
         self.models = models or ChampionHolder(
             conns.mlflow_tracking_uri,
@@ -149,6 +163,7 @@ class ScoringEngine:
             self.metrics.model_info.labels(old.name, old.version).set(0)
         self.metrics.model_info.labels(new.name, new.version).set(1)
         self.metrics.model_swaps.inc()
+        freeze_loaded()  # the version's objects out of the collector's full passes (see worker.py)
         self.log.info(
             "model_loaded",
             model_name=new.name,
@@ -164,6 +179,12 @@ class ScoringEngine:
     def ready(self) -> bool:
         return self.models.current is not None and self.online.ping() and self.postgres.ping()
 
+    async def aclose(self) -> None:
+        """``close``, after the event loop's audit writer has committed what it was handed."""
+        if self.loop_audit is not None:
+            await self.loop_audit.aclose()
+        self.close()
+
     def close(self) -> None:
         self.models.stop()
         self.audit.close()
@@ -176,10 +197,12 @@ class ScoringEngine:
         """The whole path, blocking until the audit rows are committed (for a thread)."""
         pending = self.prepare(patient_ids)
         if pending.rows:
+            t = time.perf_counter()
             try:
                 self.audit.write(pending.rows, self.settings.audit_timeout_s)
             except AuditUnavailable as err:
                 raise self._audit_failed(pending, err) from None
+            self.metrics.audit_wait_seconds.observe(time.perf_counter() - t)
         return self.finish(pending, endpoint)
 
     async def score_async(self, patient_ids: Sequence[str], endpoint: str) -> list[Outcome]:
@@ -187,10 +210,15 @@ class ScoringEngine:
         of CPU), the audit commit awaited (the writer thread wakes the loop once it is durable)."""
         pending = self.prepare(patient_ids)
         if pending.rows:
+            t = time.perf_counter()
             try:
-                await self.audit.write_async(pending.rows, self.settings.audit_timeout_s)
+                if self.loop_audit is not None:
+                    await self.loop_audit.write(pending.rows, self.settings.audit_timeout_s)
+                else:
+                    await self.audit.write_async(pending.rows, self.settings.audit_timeout_s)
             except AuditUnavailable as err:
                 raise self._audit_failed(pending, err) from None
+            self.metrics.audit_wait_seconds.observe(time.perf_counter() - t)
         return self.finish(pending, endpoint)
 
     def prepare(self, patient_ids: Sequence[str]) -> Pending:
@@ -348,7 +376,10 @@ class Scorer:
 
     def __init__(self) -> None:
         logging.getLogger("bentoml._internal.server.http_app").addFilter(RequestErrorsWithoutPayload())
-        self.engine = ScoringEngine(SETTINGS, ServingConnections(), metrics.build())
+        m = metrics.build()
+        self.engine = ScoringEngine(SETTINGS, ServingConnections(), m)
+        tune(SETTINGS.gil_switch_interval_ms, SETTINGS.gc_threshold0)
+        watch_collections(lambda gen, s: m.gc_pause_seconds.labels(str(gen)).observe(s))
         settle_heap()
 
     def __is_ready__(self) -> bool:
@@ -367,10 +398,10 @@ class Scorer:
         return answer(outcome.prediction)  # type: ignore[return-value]
 
     @bentoml.api(route="/predict/batch", input_spec=BatchRequest)  # type: ignore[untyped-decorator]
-    def predict_batch(self, patient_ids: list[str]) -> BatchResponse:
+    async def predict_batch(self, patient_ids: list[str]) -> BatchResponse:
         """Score up to CLINOPS_SCORER_MAX_BATCH patients in one pipelined read and one group commit."""
         try:
-            outcomes = self.engine.score(patient_ids, "predict_batch")
+            outcomes = await self.engine.score_async(patient_ids, "predict_batch")
         except Unavailable as err:
             return error(503, str(err))  # type: ignore[return-value]
         return answer(  # type: ignore[return-value]
@@ -381,9 +412,9 @@ class Scorer:
         )
 
     @bentoml.on_shutdown  # type: ignore[untyped-decorator]
-    def shutdown(self) -> None:
-        """After the server drained in-flight requests: flush and close the audit writer."""
-        self.engine.close()
+    async def shutdown(self) -> None:
+        """After the server drained in-flight requests: flush and close the audit writers."""
+        await self.engine.aclose()
 
 
 Scorer.add_asgi_middleware(DocumentedValidationErrors)  # type: ignore[attr-defined]

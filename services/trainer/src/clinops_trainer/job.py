@@ -383,7 +383,11 @@ def _train_and_evaluate(ctx: Context) -> Candidate:
     p_test = pkg.predict_proba(raw[te])
     gap = float(np.max(np.abs(p_test.astype(np.float64) - cand.p_test.astype(np.float64))))
     if gap > settings.onnx_tolerance:
-        raise TrainingError(f"the ONNX export differs from the native model by {gap:.2e} on the test rows")
+        raise TrainingError(
+            f"the ONNX export differs from the native model by {gap:.2e} on the test rows (Platt slope {a:.3g}, "
+            f"intercept {c:.3g}: a large slope, from a candidate that barely separates the validation rows, "
+            "multiplies float32 rounding; more labelled data or another family)"
+        )
     p_val = pkg.predict_proba(raw[va])
     y_te = d.y[te]
     test = ev.evaluate(y_te, p_test, samples=settings.bootstrap_samples)
