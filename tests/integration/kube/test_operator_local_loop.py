@@ -44,12 +44,6 @@ from clinops_common.synthetic import FaultRates, GeneratorConfig, generate
 from clinops_common.synthetic.sinks import produce, upload
 from clinops_devstack import history
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("CLINOPS_LOOP_TESTS") != "1",
-    reason="the whole loop has not yet passed end to end and takes 10-15 min, over the suite's budget; "
-    "run it with `make test-loop`",
-)
-
 PIPELINE = "loop"
 BROKEN = "loop-broken"
 # The trainer's time split needs labelled days and adverse events in each part (a day is purged
@@ -124,10 +118,10 @@ def _body(namespace: str, name: str, conns: Connections, bucket: str) -> dict[st
     spec["sources"]["kafka"]["bootstrapServers"] = conns.kafka_bootstrap_servers
     spec["lake"] |= {"endpoint": conns.s3_endpoint_url, "bucket": bucket}
     spec["stores"]["mlflow"] = {"trackingUri": conns.mlflow_tracking_uri}
+    # The example's model (pytorch-mlp, its hyperparameters): on these few days the gradient-boosted
+    # trees' test AUROC was a coin toss around 0.5 (0.537, then 0.494: the gate refused v1).
     spec["training"] |= {
-        "modelFamily": "gradient-boosted-trees",
         "registeredModelName": f"{name}-{uuid.uuid4().hex[:6]}",
-        "hyperparameters": {"nEstimators": 60, "maxDepth": 3},
         "lookbackDays": 30,
         "split": {"train": 0.6, "validation": 0.2, "test": 0.2},
         "promotionGate": {"minAuroc": 0.5, "mustBeatChampion": False},
