@@ -323,6 +323,14 @@ def _spec(
     return edit
 
 
+def _runner_labelled(body: dict[str, Any]) -> dict[str, Any]:
+    """Real Spark: the pipeline's label, which its children carry, leaves its SparkApplications to the
+    real spark-operator (kwok's stand-in skips applications labelled so)."""
+    if REAL_SPARK:
+        body["metadata"].setdefault("labels", {})[spark_operator.RUNNER_LABEL] = spark_operator.RUNNER
+    return body
+
+
 def _api_server(cluster: Any) -> str:
     return f"https://{cluster.settings.host}:{cluster.settings.ports.kube_apiserver}"
 
@@ -381,7 +389,7 @@ def test_a_pipeline_trains_on_the_real_node_and_its_scorer_answers(
 ) -> None:
     model = f"e2e-{uuid.uuid4().hex[:6]}"
     edit = _spec(lake, kafka, mlflow_url, clinops_image, LAKE_BUCKET, model, _api_server(cluster))
-    body = pipeline_body("adverse-event", NAMESPACE, edit)
+    body = _runner_labelled(pipeline_body("adverse-event", NAMESPACE, edit))
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps(body))
     fp = wait_phase(
         cluster.kubectl, "adverse-event", NAMESPACE, ("Ready", "Failed"), timeout_s=900 if REAL_SPARK else 420
@@ -477,7 +485,7 @@ def test_a_stage_given_bad_input_fails_the_pipeline_with_the_childs_reason(
     the processor's or featurizer's driver exits non-zero; otherwise the materializer's pod finds no
     offline snapshot), its child fails, and the pipeline fails with the child's reason."""
     edit = _spec(lake, kafka, mlflow_url, clinops_image, EMPTY_BUCKET, "e2e-never", _api_server(cluster))
-    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(pipeline_body("empty-lake", NAMESPACE, edit)))
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(_runner_labelled(pipeline_body("empty-lake", NAMESPACE, edit))))
     fp = wait_phase(cluster.kubectl, "empty-lake", NAMESPACE, ("Ready", "Failed"), timeout_s=600 if REAL_SPARK else 240)
     status = fp["status"]
     assert status["phase"] == "Failed", json.dumps(status, indent=1)

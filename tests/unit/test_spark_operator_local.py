@@ -72,7 +72,7 @@ def test_go_mod_replaces_are_read_as_module_versions() -> None:
     }
 
 
-def test_kwoks_spark_stand_in_leaves_applications_on_the_real_node_alone() -> None:
+def test_kwoks_spark_stand_in_leaves_the_real_operators_applications_alone() -> None:
     docs = [
         d
         for d in yaml.safe_load_all(STAGES.read_text())
@@ -81,6 +81,7 @@ def test_kwoks_spark_stand_in_leaves_applications_on_the_real_node_alone() -> No
     assert docs
     for stage in docs:
         exprs = stage["spec"]["selector"]["matchExpressions"]
-        assert {"key": ".spec.driver.nodeSelector.type", "operator": "NotIn", "values": ["real"]} in exprs, stage[
+        key = f'.metadata.labels["{spark_operator.RUNNER_LABEL}"]'
+        assert {"key": key, "operator": "NotIn", "values": [spark_operator.RUNNER]} in exprs, stage[
             "metadata"
         ]

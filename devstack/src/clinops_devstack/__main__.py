@@ -142,7 +142,8 @@ def cluster_up(
         list[str] | None,
         typer.Option(
             help="Also run the real spark-operator (controller and webhook, local processes) for the "
-            "SparkApplications of this namespace whose drivers ask for the real node (repeatable)."
+            "SparkApplications of this namespace (repeatable); label a pipeline "
+            "clinops.io/spark-runner=spark-operator so that kwok's stand-in leaves its applications to it."
         ),
     ] = None,
 ) -> None:

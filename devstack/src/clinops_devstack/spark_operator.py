@@ -20,8 +20,10 @@ Why processes: the controller only talks to the API server and runs spark-submit
 Spark's jars, both already on this machine; the webhook must be reachable from the API server, which
 listens on loopback. As pods they would need an image of their own and the host network anyway.
 
-Both act only in the namespaces given (``--namespaces``, the webhooks' ``namespaceSelector``): the
-local cluster's other SparkApplications (placed on kwok's fake nodes) stay with kwok's stand-in.
+Both act only in the namespaces given (``--namespaces``, the webhooks' ``namespaceSelector``), and
+kwok's stand-in leaves alone the applications labelled ``clinops.io/spark-runner=spark-operator`` (a
+pipeline labelled so passes the label to its children): the local cluster's other SparkApplications
+stay with kwok's stand-in.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ VALIDATING = (
         False,
     ),
 )
+RUNNER_LABEL = "clinops.io/spark-runner"  # kwok's stand-in (kwok/stages.yaml) skips applications labelled
+RUNNER = "spark-operator"  # <RUNNER_LABEL>=<RUNNER>
 LAUNCHED_BY = "sparkoperator.k8s.io/launched-by-spark-operator"
 
 
