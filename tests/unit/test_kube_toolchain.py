@@ -103,3 +103,21 @@ def test_every_crd_field_has_a_description() -> None:
 
     walk(root, "")
     assert missing in ([], ["metadata"]), missing
+
+
+def test_served_group_versions_lists_every_served_version_and_skips_unserved() -> None:
+    crds = {
+        "items": [
+            {"spec": {"group": "sparkoperator.k8s.io", "versions": [{"name": "v1beta2", "served": True}]}},
+            {
+                "spec": {
+                    "group": "clinops.io",
+                    "versions": [{"name": "v1alpha1", "served": True}, {"name": "v0", "served": False}],
+                }
+            },
+        ]
+    }
+    assert cluster.served_group_versions(crds) == {
+        "apis/sparkoperator.k8s.io/v1beta2",
+        "apis/clinops.io/v1alpha1",
+    }

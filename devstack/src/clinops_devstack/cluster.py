@@ -16,6 +16,7 @@ the pytest fixture use the same one.
 
 from __future__ import annotations
 
+import json
 import ssl
 import subprocess
 import time
@@ -321,6 +322,31 @@ def install_crds(s: StackSettings, crds: Sequence[Path] | None = None) -> None:
         # Server-side: the SparkApplication CRD is too large for the last-applied annotation.
         kubectl(s, "apply", "--server-side", "--force-conflicts", "-f", str(crd))
     _retry(s, "CRDs established", "wait", "--for=condition=Established", "crd", "--all", "--timeout=10s")
+    _wait_openapi_v3(s)
+
+
+def served_group_versions(crds: dict[str, object]) -> set[str]:
+    """``apis/<group>/<version>`` of every served version in a ``kubectl get crd -o json`` list."""
+    paths: set[str] = set()
+    for item in crds.get("items", []):  # type: ignore[union-attr]
+        spec = item["spec"]
+        paths.update(f"apis/{spec['group']}/{v['name']}" for v in spec["versions"] if v.get("served", True))
+    return paths
+
+
+def _wait_openapi_v3(s: StackSettings, timeout_s: float = 60.0) -> None:
+    """Established is not published: kwok reads the kinds' OpenAPI v3 schema at start and exits when a
+    CRD's group/version is not there yet, which the apiserver adds a moment after the CRD is Established."""
+    wanted = served_group_versions(json.loads(kubectl(s, "get", "crd", "-o", "json")))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        proc = kubectl_run(s, "get", "--raw", "/openapi/v3")
+        missing = wanted - set(json.loads(proc.stdout).get("paths", {})) if proc.returncode == 0 else wanted
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise ClusterError(f"timed out waiting for the OpenAPI v3 paths of {sorted(missing)}")
+        time.sleep(0.5)
 
 
 def create_nodes(s: StackSettings, nodes: int = DEFAULT_NODES) -> None:

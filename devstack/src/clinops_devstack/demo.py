@@ -329,14 +329,14 @@ def stream(d: Demo, streamed: list[Any], end: datetime, cut: datetime, *, late: 
 def forget_online_features(conns: Connections) -> None:
     """A previous demo's online rows go: its patients have the same ids, and the online store never
     goes backwards, so its newer rows would stand in for this demo's first materialization."""
-    import redis
+    from clinops_common.features.online import OnlineStore
 
-    client = redis.Redis.from_url(conns.redis_url.get_secret_value())
+    store = OnlineStore.from_url(conns.redis_url.get_secret_value())
     try:
-        for key in client.scan_iter("clinops:fs:*", count=1000):
-            client.delete(key)
+        for key in store.client.scan_iter(f"{store.prefix}:*", count=1000):
+            store.client.delete(key)
     finally:
-        client.close()
+        store.client.close()
 
 
 async def create_topics(d: Demo) -> None:

@@ -22,7 +22,6 @@ the Spark UI's history server shows) for profiling.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import resource
@@ -35,9 +34,9 @@ from typing import Annotated
 import typer
 
 from clinops_common.settings import Connections
+from clinops_operator.recorder import become_subreaper, reap_orphans
 
 app = typer.Typer(add_completion=False, help=__doc__)
-PR_SET_CHILD_SUBREAPER = 36
 TABLES = ("measurements", "medications", "admissions", "outcomes")
 
 REFERENCE = """
@@ -60,23 +59,6 @@ def say(name: str, value: float | int | str) -> None:
     print(f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}", flush=True)
 
 
-def become_subreaper() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def reap(timeout_s: float = 30.0) -> None:
-    """Wait for the orphans a finished child left (the Spark JVM), at most ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            time.sleep(0.1)
-
-
 def children_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -88,7 +70,7 @@ def timed(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, float
     with log.open("a") as err:
         proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=err, text=True, check=False)
     wall = time.perf_counter() - t0
-    reap()
+    reap_orphans(30.0)  # the Spark JVM a finished child left
     cpu = children_cpu_s() - cpu0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv[:4])} exited {proc.returncode}; its log: {log}")
