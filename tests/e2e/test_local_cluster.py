@@ -485,7 +485,11 @@ def test_a_stage_given_bad_input_fails_the_pipeline_with_the_childs_reason(
     the processor's or featurizer's driver exits non-zero; otherwise the materializer's pod finds no
     offline snapshot), its child fails, and the pipeline fails with the child's reason."""
     edit = _spec(lake, kafka, mlflow_url, clinops_image, EMPTY_BUCKET, "e2e-never", _api_server(cluster))
-    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(_runner_labelled(pipeline_body("empty-lake", NAMESPACE, edit))))
+    body = _runner_labelled(pipeline_body("empty-lake", NAMESPACE, edit))
+    # Topics of its own, which nothing is produced to: its ingest consumer must not fill the empty lake
+    # with the other pipeline's cohort.
+    body["spec"]["sources"]["kafka"]["topicPrefix"] = f"{TOPIC_PREFIX}none-"
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(body))
     fp = wait_phase(cluster.kubectl, "empty-lake", NAMESPACE, ("Ready", "Failed"), timeout_s=600 if REAL_SPARK else 240)
     status = fp["status"]
     assert status["phase"] == "Failed", json.dumps(status, indent=1)
