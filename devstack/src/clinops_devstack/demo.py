@@ -502,8 +502,7 @@ def live_predictions(d: Demo, live: int) -> None:
 def evaluate(d: Demo, end: datetime) -> dict[str, Any]:
     out, took = d.run("monitor", _python("-m", "clinops_monitor", "evaluate", "--pipeline", NAME, "--namespace",
                                           d.namespace, "--as-of", end.isoformat()))  # fmt: skip
-    # Its log lines come first (one may hold a dict); the JSON document starts at a line of its own.
-    ev: dict[str, Any] = json.loads(out[out.index("\n{") + 1 :] if not out.startswith("{") else out)
+    ev: dict[str, Any] = json.loads(out)  # its stdout is the document (its log goes to stderr)
     d.note(f"monitor: evaluation {ev['evaluation']} as of {end:%Y-%m-%d %H:00} for version {ev['champion']}: "
            f"{evaluation_figures(ev)}; evaluation {ev.get('seconds', 0):.0f}s, command" + took)  # fmt: skip
     d.note(f"monitor: the oracle on the same labelled predictions: {window_oracle(d, str(ev['champion']), end)} "

@@ -11,6 +11,7 @@ import typer
 import yaml
 
 from clinops_common.cli import service_app
+from clinops_common.logs import configure
 from clinops_common.settings import Connections
 from clinops_monitor.adapters.kube import Pipelines, training_in_flight
 from clinops_monitor.adapters.postgres import Database
@@ -41,7 +42,9 @@ def evaluate(
         Path | None, typer.Option(help="Read the pipeline from this manifest instead of the cluster (no annotation).")
     ] = None,
 ) -> None:
-    """Run one evaluation; record it; set clinops.io/retrain-requested when it asks; print its numbers."""
+    """Run one evaluation; record it; set clinops.io/retrain-requested when it asks; print its numbers
+    (one JSON document on stdout; the log goes to stderr)."""
+    configure("monitor", pipeline=pipeline, namespace=namespace)
     settings, conns = MonitorSettings(), Connections()
     kube = None
     if manifest is not None:
@@ -85,6 +88,7 @@ def serve() -> None:
     """Watch FeaturePipelines and evaluate each on its spec.schedules.monitoring cron; serve /metrics."""
     from clinops_monitor.service import serve as run
 
+    configure("monitor")
     settings, conns = MonitorSettings(), Connections()
     run(settings, conns, MlflowReferences(conns.mlflow_tracking_uri, settings.model_alias))
 
