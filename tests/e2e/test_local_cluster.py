@@ -18,8 +18,9 @@ scenario's:
    needs the clinops-trainer image, torch's layer, ~5 GB more to import: not in this scenario.)
 4. ``helm upgrade`` adds a scorer: its pod loads the champion and answers ``/predict`` through its
    Service's endpoint (the pod's host-network address).
-5. A second pipeline whose lake holds no offline snapshot (bad input): its materializer pod fails, and
-   the pipeline fails with the Job's reason; the pod's log says why.
+5. A second pipeline over an empty lake (bad input): its trainer's pod finds no labelled rows in the
+   empty snapshot and fails (kwok mode: the materializer finds no snapshot), and the pipeline fails
+   with the Job's reason; the pod's log says why.
 6. Deleting a pipeline deletes every child and pod (owner references, the garbage collector): Jobs,
    SparkApplications, the ingest and stream Deployments and their ReplicaSets.
 
@@ -93,7 +94,7 @@ LABEL = "clinops.io/pipeline"
 NEVER = "0 0 1 1 *"  # schedules that do not fire during the test: only the run-now annotation starts runs
 # The processor's and featurizer's SparkApplications run for real (spark-operator, driver and executor
 # pods on the real node); 0: kwok's stand-in completes them and the snapshot is written beforehand.
-REAL_SPARK = os.environ.get("CLINOPS_E2E_REAL_SPARK", "0") == "1"
+REAL_SPARK = os.environ.get("CLINOPS_E2E_REAL_SPARK", "1") == "1"
 TOPIC_PREFIX = f"e2e{uuid.uuid4().hex[:6]}-"  # the harness's Kafka is shared: topics of this run's own
 SPARK_CONTAINERS = ("spark-kubernetes-driver", "spark-kubernetes-executor")
 
@@ -481,9 +482,11 @@ def test_a_stage_given_bad_input_fails_the_pipeline_with_the_childs_reason(
     mlflow_url: str,
     clinops_image: str,
 ) -> None:
-    """A lake with nothing in it: the first stage that needs data fails on it for real (with real Spark,
-    the processor's or featurizer's driver exits non-zero; otherwise the materializer's pod finds no
-    offline snapshot), its child fails, and the pipeline fails with the child's reason."""
+    """A lake with nothing in it: the first stage that cannot do without data fails on it for real, its
+    Job fails, and the pipeline fails with the Job's reason. With real Spark the processor and the
+    featurizer run over the empty lake (nothing new is not an error) and the trainer finds no labelled
+    rows in their empty snapshot; with kwok's stand-in no snapshot is written and the materializer
+    finds none."""
     edit = _spec(lake, kafka, mlflow_url, clinops_image, EMPTY_BUCKET, "e2e-never", _api_server(cluster))
     body = _runner_labelled(pipeline_body("empty-lake", NAMESPACE, edit))
     # Topics of its own, which nothing is produced to: its ingest consumer must not fill the empty lake
@@ -501,31 +504,24 @@ def test_a_stage_given_bad_input_fails_the_pipeline_with_the_childs_reason(
     assert ready["reason"] == record["reason"], ready
     assert stage in ready["message"]
     kind, _, name = record["child"].partition("/")
+    assert kind == "Job", record
+    assert stage == ("trainer" if REAL_SPARK else "materializer"), record
     pods = [
         p
         for p in child_pods(cluster.kubectl, "empty-lake", NAMESPACE)
         if p["metadata"]["labels"].get("clinops.io/stage") == stage
-        and (kind == "Job" or p["metadata"]["labels"].get("spark-role") == "driver")
     ]
     assert pods, f"no pod of the failed {stage}"
     assert pods[0]["spec"]["nodeName"] == node.NODE_NAME
     term = pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]
     assert term["exitCode"] != 0
-    if kind == "SparkApplication":
-        app = get(cluster.kubectl, "sparkapplication", name, NAMESPACE)
-        assert app is not None, f"the failed SparkApplication {name} is gone"
-        assert app["status"]["applicationState"]["state"] == "FAILED", app["status"]
-        assert record["reason"] == "SparkApplicationFailed", record
-        return
-    assert kind == "Job", record
-    assert stage == "materializer", record
     job_obj = get(cluster.kubectl, "job", name, NAMESPACE)
     assert job_obj is not None, f"the failed Job {name} is gone"
     failed = [c for c in job_obj["status"]["conditions"] if c["type"] == "Failed"]
     assert failed
     assert failed[0]["reason"] == record["reason"] == "BackoffLimitExceeded", record
     # The end of the stage's log, as the kubelet reported it (terminationMessagePolicy FallbackToLogsOnError).
-    assert "no snapshot" in term.get("message", ""), term
+    assert ("no labelled rows" if REAL_SPARK else "no snapshot") in term.get("message", ""), term
 
 
 def test_deleting_a_pipeline_deletes_every_child_and_pod(cluster: Any, installed: dict[str, Any]) -> None:
