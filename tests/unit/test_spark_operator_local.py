@@ -82,6 +82,4 @@ def test_kwoks_spark_stand_in_leaves_the_real_operators_applications_alone() -> 
     for stage in docs:
         exprs = stage["spec"]["selector"]["matchExpressions"]
         key = f'.metadata.labels["{spark_operator.RUNNER_LABEL}"]'
-        assert {"key": key, "operator": "NotIn", "values": [spark_operator.RUNNER]} in exprs, stage[
-            "metadata"
-        ]
+        assert {"key": key, "operator": "NotIn", "values": [spark_operator.RUNNER]} in exprs, stage["metadata"]
