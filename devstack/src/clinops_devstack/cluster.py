@@ -20,8 +20,9 @@ import json
 import ssl
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -325,10 +326,10 @@ def install_crds(s: StackSettings, crds: Sequence[Path] | None = None) -> None:
     _wait_openapi_v3(s)
 
 
-def served_group_versions(crds: dict[str, object]) -> set[str]:
+def served_group_versions(crds: Mapping[str, Any]) -> set[str]:
     """``apis/<group>/<version>`` of every served version in a ``kubectl get crd -o json`` list."""
     paths: set[str] = set()
-    for item in crds.get("items", []):  # type: ignore[union-attr]
+    for item in crds.get("items", []):
         spec = item["spec"]
         paths.update(f"apis/{spec['group']}/{v['name']}" for v in spec["versions"] if v.get("served", True))
     return paths
