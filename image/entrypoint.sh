@@ -42,9 +42,12 @@ case "$cmd" in
   featurize|materialize|stroke) exec python -m clinops_featurizer "$cmd" "$@" ;;
   train)      exec python -m clinops_trainer train "$@" ;;  # pytorch-mlp needs the clinops-trainer image (torch)
   driver)
+    # As Spark's own entrypoint, plus spark.driver.host: executors reach the driver at its pod IP, not
+    # through the driver Service's DNS name (a cluster without DNS, such as the local one, has none).
     : "${SPARK_DRIVER_BIND_ADDRESS:?spark-submit sets SPARK_DRIVER_BIND_ADDRESS in a driver pod}"
     exec "$SPARK_HOME/bin/spark-submit" \
       --conf "spark.driver.bindAddress=$SPARK_DRIVER_BIND_ADDRESS" \
+      --conf "spark.driver.host=$SPARK_DRIVER_BIND_ADDRESS" \
       --conf "spark.executorEnv.SPARK_DRIVER_POD_IP=$SPARK_DRIVER_BIND_ADDRESS" \
       --deploy-mode client "$@" ;;
   executor)

@@ -85,7 +85,9 @@ def spark_session(
     if master:
         builder = builder.master(master)
     conf = {
-        "spark.jars": ",".join(str(j) for j in jars),
+        # Without a master this is a SparkApplication's driver: every pod of it runs the image, which
+        # holds the jars at the same path, so `local:` URIs (executors do not fetch them from the driver).
+        "spark.jars": ",".join(f"{'' if master else 'local://'}{j}" for j in jars),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "8",
         "spark.ui.enabled": "false",

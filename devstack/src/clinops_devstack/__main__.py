@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clinops_common.lifecycle.access import COMPONENTS
-from clinops_devstack import cluster, node, oci, supervisor, toolchain
+from clinops_devstack import cluster, node, oci, spark_operator, supervisor, toolchain
 from clinops_devstack import components as comps
 from clinops_devstack.settings import StackSettings
 
@@ -138,6 +138,14 @@ def cluster_up(
     real_node: Annotated[
         bool, typer.Option(help="Also start the real node (containerd, runc, kubelet; needs root).")
     ] = True,
+    spark_namespace: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also run the real spark-operator (controller and webhook, local processes) for the "
+            "SparkApplications of this namespace (repeatable); label a pipeline "
+            "clinops.io/spark-runner=spark-operator so that kwok's stand-in leaves its applications to it."
+        ),
+    ] = None,
 ) -> None:
     """Start the local Kubernetes control plane (etcd, apiserver, controller manager, scheduler, kwok)
     and one real kubelet node beside the kwok nodes."""
@@ -150,6 +158,12 @@ def cluster_up(
         cluster.provision(s, nodes=nodes)
         if real_node:
             for comp in node.components(s):
+                supervisor.start(s, comp, _say)
+        if spark_namespace:
+            for ns in spark_namespace:
+                if not cluster.kubectl(s, "get", "namespace", ns, "--ignore-not-found").strip():
+                    cluster.kubectl(s, "create", "namespace", ns)
+            for comp in spark_operator.components(s, spark_namespace):
                 supervisor.start(s, comp, _say)
     except (supervisor.StartError, toolchain.ToolError, cluster.ClusterError, node.NodeError) as err:
         console.print(f"[red]{err}[/]")
@@ -165,6 +179,10 @@ def cluster_up(
 def cluster_down() -> None:
     """Stop the local control plane (its data stays in .local/data/kube; `make clean` removes it)."""
     s = StackSettings()
+    for name in ("spark-operator-controller", "spark-operator-webhook"):  # `cluster-up --spark-namespace`
+        supervisor.stop(s, name, _say)
+    if supervisor.running_pid(s, "kube-apiserver") is not None:
+        spark_operator.unregister_webhooks(s)
     node.down(s, _say)  # first: its pods and kubelet need the API server and containerd to go cleanly
     for name in reversed(cluster.BUILDERS):  # by name: stopping needs no built tools
         supervisor.stop(s, name, _say)

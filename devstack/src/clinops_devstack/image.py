@@ -1,4 +1,4 @@
-"""``make image``: the clinops images built without a container engine, in three cached layers.
+"""``make image``: the clinops images built without a container engine, in cached layers.
 
 1. **system**: Debian 12 from the machine's own apt sources (mmdebstrap, minbase) with the packages of
    ``image/packages.txt`` and the non-root user ``clinops`` (10001). Keyed by that list and the sources.
@@ -6,7 +6,10 @@
    ``uv.lock`` (``uv export``), byte-compiled at their final paths. Keyed by ``uv.lock`` and the
    image's package set. ``clinops-trainer`` shares this layer with ``clinops`` and adds one of its own
    with what only the trainer needs (torch, full MLflow, XGBoost, matplotlib).
-3. **code**: the workspace's own packages (wheels built by ``uv build``, unpacked into the venv) and the
+3. **spark-jars**: the jars Spark's ``s3a://`` needs (hadoop-aws and its AWS SDK bundle, the Maven
+   Central pins of ``toolchain.SPARK_S3A``) in ``/opt/clinops/jars``, where the stages' Spark sessions
+   and the SparkApplications' class paths find them; nothing is fetched at run time. Keyed by those pins.
+4. **code**: the workspace's own packages (wheels built by ``uv build``, unpacked into the venv) and the
    entry point ``image/entrypoint.sh`` as ``/usr/local/bin/clinops``. Keyed by the sources' content,
    so a code-only change rebuilds this layer alone (seconds).
 
@@ -50,6 +53,7 @@ APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 UID = 10001
 VENV = "/opt/clinops/venv"
 SITE_PACKAGES = f"{VENV}/lib/python3.11/site-packages"
+JARS_DIR = "/opt/clinops/jars"  # clinops_common.spark.IMAGE_JARS_DIR; the operator's rendered class paths
 ENTRYPOINT_PATH = "/usr/local/bin/clinops"
 REGISTRY = "ghcr.io/clinops"
 # What a container of either image starts with (the Containerfile says the same; a unit test checks).
@@ -276,7 +280,28 @@ def _build_python(image: str) -> Callable[[Path], None]:
     return build
 
 
-# ---- layer 3: the code ----
+# ---- layer 3: Spark's s3a jars ----
+
+
+def spark_jars_key() -> str:
+    return _digest(toolchain.SPARK_S3A.version.encode(), JARS_DIR.encode())
+
+
+def _build_spark_jars(s: StackSettings) -> Callable[[Path], None]:
+    def build(root: Path) -> None:
+        folder = root / JARS_DIR.lstrip("/")
+        folder.mkdir(parents=True)
+        for p in folder.parents:
+            if p.is_relative_to(root) and p != root:
+                p.chmod(0o755)
+        for jar in toolchain.spark_s3a_jars(s.cache):
+            shutil.copyfile(jar, folder / jar.name)
+            (folder / jar.name).chmod(0o644)
+
+    return build
+
+
+# ---- layer 4: the code ----
 
 
 def _source_files(image: str) -> list[Path]:
@@ -350,6 +375,7 @@ def _layer_keys(name: str) -> list[tuple[str, str]]:
     return [
         ("system", system_key()),
         *((f"python-{layer}", python_key(layer)) for layer in PYTHON_LAYERS[name]),
+        ("spark-jars", spark_jars_key()),
         (f"code-{name}", code_key(name)),
     ]
 
@@ -360,8 +386,10 @@ def is_built(s: StackSettings, name: str) -> bool:
 
 
 def has_base_layers(s: StackSettings, name: str) -> bool:
-    """Whether every layer of ``name`` but the code layer is in the cache: the rest builds in seconds."""
-    return all((_layers_dir(s) / f"{layer}-{key}.tar").exists() for layer, key in _layer_keys(name)[:-1])
+    """Whether the system and Python layers of ``name`` are in the cache: the rest (the jars, copied
+    from the tool cache, and the code) builds in seconds."""
+    slow = [(layer, key) for layer, key in _layer_keys(name) if layer == "system" or layer.startswith("python-")]
+    return all((_layers_dir(s) / f"{layer}-{key}.tar").exists() for layer, key in slow)
 
 
 def build(s: StackSettings, name: str, say: Say = print, tag: str | None = None) -> Built:
@@ -374,6 +402,7 @@ def build(s: StackSettings, name: str, say: Say = print, tag: str | None = None)
             _cached_layer(s, f"python-{layer}", python_key(layer), _build_python(layer), say)
             for layer in PYTHON_LAYERS[name]
         ),
+        _cached_layer(s, "spark-jars", spark_jars_key(), _build_spark_jars(s), say),
         _cached_layer(s, f"code-{name}", code_key(name), _build_code(name), say),
     ]
     ref = image_ref(name, tag)

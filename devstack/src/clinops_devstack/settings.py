@@ -43,6 +43,10 @@ class Ports(BaseModel):
     # The real node (`make cluster-up`): the kubelet's API and health ports (not the standard 10250/10248).
     kubelet: int = 20250
     kubelet_healthz: int = 20248
+    # The local spark-operator (its webhook, served to the API server, and the two health endpoints).
+    spark_operator_webhook: int = 20443
+    spark_operator_health: int = 20281
+    spark_operator_webhook_health: int = 20282
 
 
 class StackSettings(BaseSettings):

@@ -48,6 +48,7 @@ CRICTL_VERSION = "v1.34.0"
 KUBECONFORM_VERSION = "v0.7.0"
 # The real SparkApplication CRD (sparkoperator.k8s.io/v1beta2), from the spark-operator Go module.
 SPARK_OPERATOR_VERSION = "v2.5.2"
+SPARK_OPERATOR_MODULE = "github.com/kubeflow/spark-operator/v2"
 # The real PrometheusRule CRD (monitoring.coreos.com/v1), from the prometheus-operator Go module.
 PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
 # The stroke cohort's document store: FerretDB (MongoDB wire protocol, SQLite backend), from the Go
@@ -384,6 +385,49 @@ def _build_etcd(home: Path) -> None:
         _run(["go", "build", "-ldflags", "-s -w", "-o", str(home / "bin" / "etcd"), "."], env=env, cwd=wrapper)
 
 
+def go_mod_replaces(gomod: str) -> dict[str, str]:
+    """A go.mod's module-to-module ``replace`` directives as ``{old: new@version}`` (local paths left out)."""
+    found: dict[str, str] = {}
+    for old, new, version in re.findall(
+        r"^\s*(?:replace\s+)?([\w./-]+)\s*=>\s*([\w./-]+)\s+(v[\w.+-]+)\s*$", gomod, re.M
+    ):
+        found[old] = f"{new}@{version}"
+    return found
+
+
+def _build_spark_operator(home: Path) -> None:
+    """The spark-operator binary (controller and webhook: ``spark-operator controller|webhook start``).
+
+    Its go.mod pins the k8s.io modules with ``replace`` directives, so ``go install`` refuses it: a
+    wrapper module requires it and repeats those directives, as for the control plane."""
+    source = _module_source(SPARK_OPERATOR_MODULE, SPARK_OPERATOR_VERSION)
+    replaces = go_mod_replaces(Path(source["GoMod"]).read_text())
+    env = _go_env(home)
+    package = f"{SPARK_OPERATOR_MODULE}/cmd/operator"
+    with tempfile.TemporaryDirectory(prefix="clinops-spark-operator-") as tmp:
+        wrapper = Path(tmp)
+        _run(["go", "mod", "init", "clinops.io/spark-operator"], env=env, cwd=wrapper)
+        edits = [f"-require={SPARK_OPERATOR_MODULE}@{SPARK_OPERATOR_VERSION}"]
+        edits += [f"-replace={old}={new}" for old, new in replaces.items()]
+        _run(["go", "mod", "edit", *edits], env=env, cwd=wrapper)
+        _run(["go", "get", f"{package}@{SPARK_OPERATOR_VERSION}"], env=env, cwd=wrapper)
+        (home / "bin").mkdir(parents=True, exist_ok=True)
+        # `spark-operator version` reads its version where its own Makefile stamps it.
+        stamps = "-s -w " + " ".join(
+            f"-X k8s.io/component-base/version.{k}={v}"
+            for k, v in (
+                ("gitVersion", SPARK_OPERATOR_VERSION),
+                ("gitTreeState", "clean"),
+                ("buildDate", "1970-01-01T00:00:00Z"),
+            )
+        )
+        _run(
+            ["go", "build", "-ldflags", stamps, "-o", str(home / "bin" / "spark-operator"), package],
+            env=env,
+            cwd=wrapper,
+        )
+
+
 def _build_kwok(home: Path) -> None:
     _go_install(home, f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}")
 
@@ -421,7 +465,7 @@ SPARK_APPLICATION_CRD = "sparkoperator.k8s.io_sparkapplications.yaml"
 
 
 def _fetch_spark_operator_crds(home: Path) -> None:
-    source = _module_source("github.com/kubeflow/spark-operator/v2", SPARK_OPERATOR_VERSION)
+    source = _module_source(SPARK_OPERATOR_MODULE, SPARK_OPERATOR_VERSION)
     bases = Path(source["Dir"]) / "config" / "crd" / "bases"
     for crd in sorted(bases.glob("*.yaml")):
         shutil.copyfile(crd, home / crd.name)
@@ -484,6 +528,8 @@ KUBERNETES_SCHEMAS = Tool(
 SPARK_OPERATOR_CRDS = Tool(
     "spark-operator-crds", SPARK_OPERATOR_VERSION, SPARK_APPLICATION_CRD, _fetch_spark_operator_crds
 )
+# The real spark-operator (controller and mutating webhook) of the local cluster's real Spark stages.
+SPARK_OPERATOR = Tool("spark-operator", SPARK_OPERATOR_VERSION, "bin/spark-operator", _build_spark_operator)
 PROMETHEUS_OPERATOR_CRDS = Tool(
     "prometheus-operator-crds", PROMETHEUS_OPERATOR_VERSION, PROMETHEUS_RULE_CRD, _fetch_prometheus_operator_crds
 )
@@ -504,6 +550,7 @@ TOOLS: tuple[Tool, ...] = (
     KUBELET,
     PAUSE,
     CRICTL,
+    SPARK_OPERATOR,
     FEAST_REFERENCE,
     EVIDENTLY_REFERENCE,
 )

@@ -51,3 +51,13 @@ def test_only_the_trainer_image_installs_the_torch_stack() -> None:
 def test_both_builds_leave_out_the_same_locked_packages() -> None:
     for name in image.LEFT_OUT:
         assert f"grep -v '^{name}=='" in TEXT, f"the Containerfile installs {name}, which `make image` leaves out"
+
+
+def test_both_builds_put_the_same_spark_jars_where_spark_looks() -> None:
+    from clinops_common.spark import IMAGE_JARS_DIR
+    from clinops_devstack import toolchain
+
+    assert f"ARG HADOOP_VERSION={toolchain.HADOOP_VERSION}" in TEXT
+    assert f"ARG AWS_SDK_BUNDLE_VERSION={toolchain.AWS_SDK_BUNDLE_VERSION}" in TEXT
+    assert f"COPY --from=jars /jars {image.JARS_DIR}" in TEXT
+    assert str(IMAGE_JARS_DIR) == image.JARS_DIR

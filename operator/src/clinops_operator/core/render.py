@@ -100,17 +100,34 @@ def requests(p: Pipeline) -> Obj:
 
 
 def _spark_pod(p: Pipeline) -> Obj:
-    """The same placement and CPU request in the SparkApplication's driver/executor terms."""
+    """A driver's or executor's pod in SparkApplication terms: placement and CPU request
+    (``spec.pods``), the stages' security context, and an emptyDir at /tmp (the image's root fs is
+    read-only; Python, the JVM and spark-submit write there). spark-operator's webhook puts the
+    security context, volumes, tolerations, host network and secret environment on the pods."""
     pods = p.spec.pods
     out = {k: v for k, v in placement(p).items() if k != "dnsPolicy"}
     if pods.cpu_request:
         out["coreRequest"] = pods.cpu_request
-    return out
+    return out | {
+        "securityContext": _container_security(),
+        "podSecurityContext": {"runAsNonRoot": True, "runAsUser": STAGE_UID, "fsGroup": STAGE_UID},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+    }
 
 
 def main_application_file(stage: Stage) -> str:
     """The stage's entry point in its image: the package's ``__main__.py`` (the same CLI as locally)."""
     return f"local://{IMAGE_SITE_PACKAGES}/{stage.package}/__main__.py"
+
+
+def spark_conf(p: Pipeline) -> dict[str, str]:
+    """The applications' Spark properties: the image's s3a jars on both class paths, then the spec's
+    own ``spark.sparkConf`` (which may not move those)."""
+    fixed = {
+        "spark.driver.extraClassPath": f"{IMAGE_JARS}/*",
+        "spark.executor.extraClassPath": f"{IMAGE_JARS}/*",
+    }
+    return {**p.spec.spark.spark_conf, **fixed}
 
 
 def spark_application(t: StageTask, p: Pipeline) -> Obj:
@@ -129,15 +146,14 @@ def spark_application(t: StageTask, p: Pipeline) -> Obj:
             "imagePullPolicy": p.spec.images.pull_policy,
             "mainApplicationFile": main_application_file(t.stage),
             "arguments": list(t.args),
-            "sparkConf": {
-                "spark.driver.extraClassPath": f"{IMAGE_JARS}/*",
-                "spark.executor.extraClassPath": f"{IMAGE_JARS}/*",
-            },
+            "sparkConf": spark_conf(p),
             "restartPolicy": {"type": "Never"},
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
             "driver": {
                 "cores": s.driver_cores,
                 "memory": s.driver_memory,
                 "serviceAccount": s.service_account,
+                **({"kubernetesMaster": s.kubernetes_master} if s.kubernetes_master else {}),
                 "labels": dict(pod_labels),
                 "env": _env(t),
                 **_spark_pod(p),

@@ -142,6 +142,8 @@ class Spark(_Model):
     executor_instances: int = Field(2, alias="executorInstances")
     executor_cores: int = Field(1, alias="executorCores")
     executor_memory: str = Field("2g", alias="executorMemory")
+    spark_conf: dict[str, str] = Field(default_factory=dict, alias="sparkConf")
+    kubernetes_master: str = Field("", alias="kubernetesMaster")
 
 
 class Pods(_Model):
