@@ -96,7 +96,6 @@ NEVER = "0 0 1 1 *"  # schedules that do not fire during the test: only the run-
 # pods on the real node); 0: kwok's stand-in completes them and the snapshot is written beforehand.
 REAL_SPARK = os.environ.get("CLINOPS_E2E_REAL_SPARK", "1") == "1"
 TOPIC_PREFIX = f"e2e{uuid.uuid4().hex[:6]}-"  # the harness's Kafka is shared: topics of this run's own
-SPARK_CONTAINERS = ("spark-kubernetes-driver", "spark-kubernetes-executor")
 
 
 def _free_port() -> int:

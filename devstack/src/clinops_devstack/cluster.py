@@ -339,15 +339,13 @@ def _wait_openapi_v3(s: StackSettings, timeout_s: float = 60.0) -> None:
     """Established is not published: kwok reads the kinds' OpenAPI v3 schema at start and exits when a
     CRD's group/version is not there yet, which the apiserver adds a moment after the CRD is Established."""
     wanted = served_group_versions(json.loads(kubectl(s, "get", "crd", "-o", "json")))
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def missing() -> str | None:
         proc = kubectl_run(s, "get", "--raw", "/openapi/v3")
-        missing = wanted - set(json.loads(proc.stdout).get("paths", {})) if proc.returncode == 0 else wanted
-        if not missing:
-            return
-        if time.monotonic() > deadline:
-            raise ClusterError(f"timed out waiting for the OpenAPI v3 paths of {sorted(missing)}")
-        time.sleep(0.5)
+        left = wanted - set(json.loads(proc.stdout).get("paths", {})) if proc.returncode == 0 else wanted
+        return str(sorted(left)) if left else None
+
+    _poll("the OpenAPI v3 paths", missing, timeout_s)
 
 
 def create_nodes(s: StackSettings, nodes: int = DEFAULT_NODES) -> None:
@@ -359,13 +357,21 @@ def create_nodes(s: StackSettings, nodes: int = DEFAULT_NODES) -> None:
 
 def _retry(s: StackSettings, what: str, *args: str, timeout_s: float = 60.0) -> None:
     """``kubectl wait`` fails at once on objects without status yet: ask again until the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def failed() -> str | None:
         proc = kubectl_run(s, *args)
-        if proc.returncode == 0:
-            return
+        return None if proc.returncode == 0 else f"{proc.stdout}{proc.stderr}"
+
+    _poll(what, failed, timeout_s)
+
+
+def _poll(what: str, pending: Callable[[], str | None], timeout_s: float) -> None:
+    """Call ``pending`` every half second until it returns None; past the deadline, fail with what it
+    last returned."""
+    deadline = time.monotonic() + timeout_s
+    while (detail := pending()) is not None:
         if time.monotonic() > deadline:
-            raise ClusterError(f"timed out waiting for {what}:\n{proc.stdout}{proc.stderr}")
+            raise ClusterError(f"timed out waiting for {what}:\n{detail}")
         time.sleep(0.5)
 
 
@@ -387,9 +393,8 @@ def provision(s: StackSettings, nodes: int = DEFAULT_NODES) -> None:
 
 
 def _wait_default_service_account(s: StackSettings, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if kubectl(s, "get", "serviceaccount", "default", "-n", "default", check=False).strip():
-            return
-        time.sleep(0.5)
-    raise ClusterError("the controller manager did not create the default service account")
+    def absent() -> str | None:
+        found = kubectl(s, "get", "serviceaccount", "default", "-n", "default", check=False).strip()
+        return None if found else "the controller manager has not created it"
+
+    _poll("the default service account", absent, timeout_s)
