@@ -4,7 +4,8 @@ A throwaway MinIO on a free port; for each size (``--sizes``, patients x days) t
 fault-free events (every topic, vitals every ``--vitals-interval-min`` minutes) are written to a lake
 bucket of their own (object lock, as the harness's) as silver in the processor's layout and schema,
 with the batch cohort beside them. Then, per size, two processes, each run exactly as the operator
-renders a stage (``python -m ...`` with the ``CLINOPS_*`` environment, ``local[2]``):
+renders a stage (``python -m ...`` with the ``CLINOPS_*`` environment, ``local[2]``; the caller's
+``CLINOPS_FEATURIZER_*`` settings are passed on to both, to compare them):
 
 - the stage: ``python -m clinops_featurizer featurize --pipeline bench --run-id ...``;
 - the reference: a Spark job with the same session settings (``clinops_featurizer.session.start``)
@@ -189,6 +190,7 @@ def main(  # noqa: PLR0917 - typer options
                 for k in ("JAVA_HOME", "JAVA_TOOL_OPTIONS", "VIRTUAL_ENV", "PYTHONPATH")
                 if k in os.environ
             },
+            **{k: v for k, v in os.environ.items() if k.startswith("CLINOPS_FEATURIZER_")},  # its settings
             "CLINOPS_SPARK_MASTER": master,
             "CLINOPS_SPARK_JARS_DIR": str(s.spark_jars_dir()),
         }
