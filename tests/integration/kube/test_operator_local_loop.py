@@ -74,7 +74,8 @@ def _stage_env(conns: Connections, stack: Any) -> dict[str, str]:
         **os.environ,  # KUBECONFIG (the operator's token), the fast CLINOPS_OPERATOR_* settings
         **conns.as_env(),  # the local executor resolves the spec's secret references from these
         # Both cores: the ingest and stream children and the operator are idle while a Spark stage runs
-        # (the featurize stage on this cohort: 124 s at local[1], 82 s at local[2]; make bench-featurize).
+        # (the featurize stage on this cohort's size: 124 s at local[1] in one run by hand, 82 s at local[2]
+        # in make bench-featurize; README: the featurizer's CPU).
         "CLINOPS_SPARK_MASTER": "local[2]",
         "CLINOPS_SPARK_JARS_DIR": str(stack.settings.spark_jars_dir()),
         "CLINOPS_TRAINER_BOOTSTRAP_SAMPLES": "200",
