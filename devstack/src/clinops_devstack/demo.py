@@ -421,7 +421,11 @@ def show_stages(d: Demo, st: dict[str, Any], run_id: str, shown: set[str]) -> No
             note(f"silver: processor read {r.get('objects_read')} bronze objects, replaced {dates} dates")
         elif stage == "featurizer":
             files = sum((r.get("files") or {}).values())
-            note(f"features: snapshot {r.get('snapshot_id')} ({files} Parquet files, {r.get('bytes', 0) / 1e6:.1f} MB)")
+            made = "reused: silver unchanged since it was made" if r.get("reused") else "new"
+            note(
+                f"features: snapshot {r.get('snapshot_id')} ({made}; {files} Parquet files, "
+                f"{r.get('bytes', 0) / 1e6:.1f} MB)"
+            )
         elif stage == "materializer":
             rows, n, ttl = r.get("rows"), r.get("patients"), r.get("key_ttl_hours")
             note(f"Redis: {rows} (patient, view) rows for {n} patients, keys expire after {ttl} h")

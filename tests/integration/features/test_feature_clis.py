@@ -164,3 +164,38 @@ def test_materialize_online_and_training_set(lake: Any, featurized: dict[str, st
     assert int(m[2]) == 2 + len(FEATURE_SERVICES["adverse_event_v1"].refs) + 1
     assert m[3] == snapshot
     assert float(m[4]) == pytest.approx(labels["adverse_event_24h"].mean(), abs=5e-4)
+
+
+def test_featurize_again_on_the_same_inputs_reuses_the_snapshot_and_any_change_recomputes(
+    lake: Any, featurized: dict[str, str]
+) -> None:
+    from clinops_common.contracts import FeaturizeArgs, FeaturizeResult, read_result
+    from clinops_featurizer import job
+
+    conns, _ = lake
+    store = OfflineStore.for_lake(conns)
+    out = cli(conns, "clinops_featurizer", "featurize", *run("f2"))
+    assert f"unchanged since snapshot {featurized['snapshot']} was made: reused it" in out, out
+    assert store.latest_id() == featurized["snapshot"]  # no second snapshot
+    result = read_result(s3_client(conns), conns.lake_bucket, FeaturizeResult, "cli", "f2")
+    first = read_result(s3_client(conns), conns.lake_bucket, FeaturizeResult, "cli", "f1")
+    assert result is not None
+    assert first is not None
+    assert result.reused
+    assert not first.reused
+    assert (result.snapshot_id, result.files, result.bytes) == (first.snapshot_id, first.files, first.bytes)
+
+    # Any object added under what it reads is a change (Spark's reader skips "_" files; the fingerprint does not).
+    args = FeaturizeArgs(pipeline="cli", run_id="f3")
+    marker = "silver/measurements/_touched"
+    s3_client(conns).put_object(Bucket=conns.lake_bucket, Key=marker, Body=b"")
+    changed = job.input_fingerprint(conns, args)
+    assert job.reusable(conns, args, changed) is None
+    s3_client(conns).delete_object(Bucket=conns.lake_bucket, Key=marker)
+    same = job.input_fingerprint(conns, args)
+    assert same != changed
+    assert job.reusable(conns, args, same) is not None
+    assert job.reusable(conns, args.model_copy(update={"recompute": True}), same) is None
+    # Arguments that shape the rows are inputs too; the run's identity is not.
+    assert job.input_fingerprint(conns, args.model_copy(update={"start": datetime(2026, 1, 1)})) != same
+    assert job.input_fingerprint(conns, args.model_copy(update={"pipeline": "other", "run_id": "x"})) == same

@@ -8,7 +8,8 @@ Kafka, ingest and bronze. The trainer registers version 1 and status.champion sa
 batch command scores the past days with it into ``predictions``; the monitor's evaluate command then
 labels them, evaluates the champion over its window and, since the pipeline's AUROC floor (0.95, set
 above what any model reaches on this data) is above the whole interval, writes
-``clinops.io/retrain-requested`` itself; exactly one retraining run follows and registers version 2.
+``clinops.io/retrain-requested`` itself; exactly one retraining run follows and registers version 2
+(with no new bronze since the first run, its featurizer reuses the first run's snapshot).
 The operator is SIGKILLed at three points (processor running, trainer running, retraining run
 started) and restarted each time: no stage starts twice (one state directory and one command line
 per child), no run registers two versions, the loop completes. A second pipeline whose lake bucket
@@ -312,6 +313,14 @@ def test_one_apply_gives_a_champion_then_a_retraining_request_gives_one_more_ver
     assert request["reason"].split(",") == ev["reasons"], request
     assert status["champion"]["version"] == "2"
     assert status["champion"]["runId"] == request["runId"] == status["lastTraining"]["runId"]
+    # Nothing new reached bronze between the runs, so the retraining run's featurizer found the inputs of
+    # the first run's snapshot unchanged and reused it (were there new bronze, it must have made another).
+    proc, feat = (status["lastRuns"][s]["result"] for s in ("processor", "featurizer"))
+    first_snapshot = first["lastRuns"]["featurizer"]["result"]["snapshot_id"]
+    assert first["lastRuns"]["featurizer"]["result"]["reused"] is False
+    assert (feat["reused"], feat["snapshot_id"] == first_snapshot) == (
+        (True, True) if proc["new_objects"] == 0 else (False, False)
+    ), (proc, feat)
 
     # Every child started exactly once: one state directory and one command line each.
     first_run, retrain_run = first["lastRuns"]["trainer"]["runId"], request["runId"]

@@ -42,6 +42,7 @@ CASES: list[StageArgs] = [
         label_horizon_hours=12,
         start=datetime(2026, 1, 1, tzinfo=UTC),
         end=datetime(2026, 1, 2, 6, 30),
+        recompute=True,
     ),
     MaterializeArgs(**BASE),
     MaterializeArgs(**BASE, snapshot_id="20260101T000000Z-abc", end="data", incremental=True, key_ttl_hours=6),

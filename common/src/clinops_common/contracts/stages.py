@@ -108,6 +108,9 @@ class FeaturizeArgs(StageArgs):
     label_horizon_hours: int = Field(24, gt=0, description="Label horizon; must be that of the feature definitions.")
     start: datetime | None = Field(None, description="First day to featurize (whole days; default: all of silver).")
     end: datetime | None = Field(None, description="Featurize up to this day, exclusive (rounded up to a day).")
+    recompute: bool = Field(
+        False, description="Compute a new snapshot even when the latest one was made from the same inputs."
+    )
 
 
 class FeaturizeResult(StageResult):
@@ -116,6 +119,11 @@ class FeaturizeResult(StageResult):
     snapshot_id: str = Field(description="The offline-store snapshot committed (what training reads).")
     files: dict[str, int] = Field(description="Parquet files per feature view in the snapshot.")
     bytes: int = Field(ge=0, description="Size of those files.")
+    reused: bool = Field(
+        False,
+        description="The latest snapshot was made from the same inputs (silver, arguments, code): "
+        "it is the result, and nothing was computed.",
+    )
 
 
 # ---- materialize: offline snapshot -> Redis ----

@@ -55,6 +55,8 @@ class Snapshot:
     parent: str | None
     created_at: str
     views: dict[str, dict[str, object]] = field(default_factory=dict)  # view -> {schema_id, files}
+    # What the writer read to make it (the featurizer's fingerprint: clinops_featurizer.inputs); "" unknown
+    inputs: str = ""
 
     def files(self, view: str) -> list[DataFile]:
         entry = self.views.get(view)
@@ -137,9 +139,12 @@ class OfflineStore:
             raise SnapshotNotFound(f"no snapshot {snapshot_id!r} in {self.root}") from None
         return Snapshot(**raw)
 
-    def commit(self, added: Mapping[str, Iterable[DataFile]], *, now: datetime | None = None) -> Snapshot:
+    def commit(
+        self, added: Mapping[str, Iterable[DataFile]], *, now: datetime | None = None, inputs: str = ""
+    ) -> Snapshot:
         """A new snapshot: the parent's files, where each added file's (view, date) replaces the
-        parent's files of that partition. Written first, then published through LATEST."""
+        parent's files of that partition, recording ``inputs`` (what its writer read). Written
+        first, then published through LATEST."""
         parent_id = self.latest_id()
         parent = self.snapshot(parent_id) if parent_id else None
         views: dict[str, dict[str, object]] = dict(parent.views) if parent else {}
@@ -152,7 +157,7 @@ class OfflineStore:
                 "schema_id": schema_id,
                 "files": [asdict(f) for f in sorted([*kept, *new], key=lambda f: f.path)],
             }
-        snap = Snapshot(new_snapshot_id(now), parent_id, (now or datetime.now(UTC)).isoformat(), views)
+        snap = Snapshot(new_snapshot_id(now), parent_id, (now or datetime.now(UTC)).isoformat(), views, inputs)
         self._put(f"{SNAPSHOTS}/{snap.snapshot_id}.json", snap.to_json().encode())
         self._put(f"{SNAPSHOTS}/LATEST", snap.snapshot_id.encode())
         return snap

@@ -73,7 +73,20 @@ def featurize(args: FeaturizeArgs) -> None:
     except job.ArgumentsError as err:
         console.print(f"[red]{err}[/]")
         raise typer.Exit(EXIT_REFUSED) from err
-    result = _spark_stage("clinops-featurize", lambda spark, conns, stop: job.featurize(spark, conns, args, stop))
+    conns = Connections()
+    fingerprint = job.input_fingerprint(conns, args)
+    result = job.reusable(conns, args, fingerprint)
+    if result is not None:
+        write_result(s3_client(conns), conns.lake_bucket, result)
+        console.print(
+            f"silver, arguments and code unchanged since snapshot [bold]{result.snapshot_id}[/] was made: "
+            "reused it, nothing computed (--recompute true computes anyway)"
+        )
+        return
+    result = _spark_stage(
+        "clinops-featurize",
+        lambda spark, conns, stop: job.featurize(spark, conns, args, stop, fingerprint=fingerprint),
+    )
     console.print(
         f"featurized {len(result.files)} views -> snapshot [bold]{result.snapshot_id}[/] "
         f"({result.bytes / 1e6:.2f} MB of files)"

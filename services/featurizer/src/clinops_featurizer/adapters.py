@@ -61,11 +61,13 @@ def write_views(
     *,
     before_commit: Callable[[], None] = lambda: None,
     whole: bool = False,
+    inputs: str = "",
 ) -> Snapshot:
     """Write each view's rows as new files under ``<view>/write=<new id>/date=...`` (``date=all`` with
     ``whole``) and commit one snapshot in which they replace the earlier files of the same dates
-    (``before_commit`` may still refuse). The write's folder is new (``OfflineStore.write_uri``: why
-    the plain committer is safe there), and its files are the ones listed under it."""
+    (``before_commit`` may still refuse), recording ``inputs`` (the fingerprint of what was read).
+    The write's folder is new (``OfflineStore.write_uri``: why the plain committer is safe there),
+    and its files are the ones listed under it."""
     write_id = new_snapshot_id()
     added: dict[str, list[DataFile]] = {}
     for name, df in views.items():
@@ -79,4 +81,4 @@ def write_views(
         )
         added[name] = list(store.list_files(name, write_id).values())
     before_commit()
-    return store.commit(added)
+    return store.commit(added, inputs=inputs)

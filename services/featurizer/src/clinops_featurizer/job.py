@@ -1,6 +1,7 @@
 """The featurizer's stages, one function each: arguments (the contract) in, a result out.
 
-``featurize``: silver -> the streaming feature views and the label -> an offline-store snapshot;
+``featurize``: silver -> the streaming feature views and the label -> an offline-store snapshot
+(``reusable`` first: the latest snapshot, when it was made from the same inputs);
 ``stroke``: the five batch tables -> verified stroke features -> Parquet, a CSV sample, a snapshot;
 ``materialize``: an offline snapshot -> Redis, every key expiring after the pipeline's key TTL.
 The caller (``__main__``) builds the SparkSession; these functions do not print.
@@ -19,10 +20,11 @@ from clinops_common.contracts import (
     StrokeArgs,
     StrokeResult,
 )
-from clinops_common.features.definitions import LABEL_HORIZON_HOURS, STREAMING_VIEWS, WINDOWS
-from clinops_common.features.offline import OfflineStore
+from clinops_common.features.definitions import LABEL_HORIZON_HOURS, LABEL_VIEW, STREAMING_VIEWS, WINDOWS
+from clinops_common.features.offline import OfflineStore, Snapshot
 from clinops_common.settings import Connections
-from clinops_featurizer import adapters
+from clinops_common.storage import s3_client
+from clinops_featurizer import adapters, inputs
 from clinops_featurizer.config import FeaturizerSettings
 from clinops_featurizer.session import Stop, sql_conf
 
@@ -61,22 +63,59 @@ def _naive(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
+# The views a featurize run writes (``core.streaming_features``' keys).
+FEATURIZED = tuple(v.name for v in (*STREAMING_VIEWS, LABEL_VIEW))
+
+
+def input_fingerprint(conns: Connections, args: FeaturizeArgs) -> str:
+    """The fingerprint of what a featurize run with ``args`` would read now (a listing; no Spark)."""
+    return inputs.fingerprint(args, inputs.lake_objects(s3_client(conns), conns.lake_bucket), inputs.code_identity())
+
+
+def reusable(conns: Connections, args: FeaturizeArgs, fingerprint: str) -> FeaturizeResult | None:
+    """The latest snapshot as this run's result when it was made from the same inputs, else None
+    (also with ``args.recompute``)."""
+    store = OfflineStore.for_lake(conns)
+    latest = store.latest_id()
+    if args.recompute or latest is None:
+        return None
+    snap = store.snapshot(latest)
+    return _result(args, snap, reused=True) if snap.inputs == fingerprint else None
+
+
+def _result(args: FeaturizeArgs, snap: Snapshot, *, reused: bool = False) -> FeaturizeResult:
+    return FeaturizeResult(
+        pipeline=args.pipeline,
+        run_id=args.run_id,
+        snapshot_id=snap.snapshot_id,
+        files={v: len(snap.files(v)) for v in FEATURIZED},
+        bytes=sum(f.size for v in FEATURIZED for f in snap.files(v)),
+        reused=reused,
+    )
+
+
 def featurize(
     spark: SparkSession,
     conns: Connections,
     args: FeaturizeArgs,
     stop: Stop,
     settings: FeaturizerSettings | None = None,
+    *,
+    fingerprint: str = "",
 ) -> FeaturizeResult:
     """A snapshot replaces whole date partitions, so ``start``/``end`` are rounded out to whole days
     (an hourly run recomputes its day so far). The plans run under the featurizer's SQL settings
-    (``settings``, default from the environment), whoever built the session."""
+    (``settings``, default from the environment), whoever built the session. The snapshot records
+    ``fingerprint`` (``input_fingerprint``, taken before anything was read) so a later run of the
+    same inputs can reuse it."""
     check_definitions(args)
     with sql_conf(spark, (settings or FeaturizerSettings()).sql_conf()):
-        return _featurize(spark, conns, args, stop)
+        return _featurize(spark, conns, args, stop, fingerprint)
 
 
-def _featurize(spark: SparkSession, conns: Connections, args: FeaturizeArgs, stop: Stop) -> FeaturizeResult:
+def _featurize(
+    spark: SparkSession, conns: Connections, args: FeaturizeArgs, stop: Stop, fingerprint: str
+) -> FeaturizeResult:
     from clinops_featurizer import core
 
     b = conns.lake_bucket
@@ -85,27 +124,22 @@ def _featurize(spark: SparkSession, conns: Connections, args: FeaturizeArgs, sto
     since = (datetime.fromisoformat(start) - timedelta(days=1)).date().isoformat() if start else None
     silver = {
         t: adapters.read_silver(spark, b, t, from_date=since if t != "admissions" else None)
-        for t in ("measurements", "medications", "admissions", "outcomes")
+        for t in inputs.SILVER_TABLES  # what the input fingerprint lists
     }
     views = core.streaming_features(
         silver["measurements"],
         silver["medications"],
         silver["admissions"],
         silver["outcomes"],
-        adapters.read_batch_if_present(spark, b, "demographics"),  # no batch cohort: demographics stay null
+        adapters.read_batch_if_present(spark, b, inputs.BATCH_TABLE),  # no batch cohort: demographics stay null
         start=start,
         end=end,
         all_measurements=adapters.read_silver(spark, b, "measurements").select("patient_id", "event_time"),
     )
     stop.check()
-    snap = adapters.write_views(OfflineStore.for_lake(conns), views, before_commit=stop.check)
-    return FeaturizeResult(
-        pipeline=args.pipeline,
-        run_id=args.run_id,
-        snapshot_id=snap.snapshot_id,
-        files={v: len(snap.files(v)) for v in views},
-        bytes=sum(f.size for v in views for f in snap.files(v)),
-    )
+    assert set(views) == set(FEATURIZED), list(views)
+    snap = adapters.write_views(OfflineStore.for_lake(conns), views, before_commit=stop.check, inputs=fingerprint)
+    return _result(args, snap)
 
 
 def stroke_output_uri(bucket: str, pipeline: str, run_id: str, write_id: str) -> str:

@@ -36,16 +36,20 @@ def process(args: ProcessArgs) -> None:
     settings = ProcessorSettings()
     metrics = ProcessorMetrics()
     started = time.monotonic()
-    spark = spark_session("clinops-processor", conns, extra_conf=settings.spark_conf())
     try:
-        result = job.run(spark, conns, only_dates=set(args.dates) or None, full=args.full)
+        if not args.full and not args.dates and job.nothing_new(conns):
+            result = job.RunResult(0, 0, [], time.monotonic() - started)  # no Spark for nothing
+        else:
+            spark = spark_session("clinops-processor", conns, extra_conf=settings.spark_conf())
+            try:
+                result = job.run(spark, conns, only_dates=set(args.dates) or None, full=args.full)
+            finally:
+                spark.stop()
     except BaseException:
         metrics.record_failure(time.monotonic() - started)
         if settings.metrics_file:
             metrics.write(settings.metrics_file)
         raise
-    finally:
-        spark.stop()
     metrics.record(
         new_objects=result.new_objects,
         objects_read=result.objects_read,

@@ -84,6 +84,14 @@ def plan(
     return dates, objects
 
 
+def nothing_new(conns: Connections) -> bool:
+    """Every bronze object is in the state already: a run (without ``dates`` or ``full``) would read
+    nothing, so its caller need not start Spark."""
+    s3 = s3_client(conns)
+    done = State.load(s3, conns.lake_bucket).objects
+    return all(k in done for k in list_bronze(s3, conns.lake_bucket))
+
+
 @dataclass
 class RunResult:
     new_objects: int
