@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.fs as pafs
 import pytest
 import redis
 
-from clinops_common.features.definitions import VITALS_VIEW
+from clinops_common.features.definitions import CONTEXT_VIEW, LABS_VIEW, VITALS_VIEW, FeatureView
 from clinops_common.features.materialize import materialize
 from clinops_common.features.offline import DataFile, OfflineStore
 from clinops_common.features.online import OnlineStore
@@ -83,3 +84,51 @@ def test_full_then_incremental(tmp_path: Path, online: OnlineStore) -> None:
     assert step_of(online, "C", T + timedelta(hours=2)) == 1
     nothing = materialize(offline, online, end=(T + timedelta(hours=3)).to_pydatetime(), incremental=True)
     assert nothing.rows == 0
+
+
+def rows_of(view: FeatureView, pids: list[str], seed: int) -> pd.DataFrame:
+    """One row per patient with every feature of ``view`` set from ``seed`` (strings from a few values)."""
+    rng = np.random.default_rng(seed)
+    n = len(pids)
+    data: dict[str, object] = {
+        "patient_id": pids,
+        "event_timestamp": [T + pd.Timedelta(minutes=int(m)) for m in rng.integers(0, 600, n)],
+        "created_timestamp": [T + pd.Timedelta(minutes=700)] * n,
+    }
+    for f in view.features:
+        if f.dtype == "string":
+            data[f.name] = rng.choice(["a", "b", None], n).tolist()
+        elif f.dtype == "bool":
+            data[f.name] = rng.integers(0, 2, n).astype(bool)
+        elif f.dtype == "int64":
+            data[f.name] = rng.integers(0, 100, n)
+        else:
+            data[f.name] = rng.normal(size=n)
+    return pd.DataFrame(data)
+
+
+def test_blocks_of_patients_write_what_one_block_writes(redis_url: str) -> None:
+    """The write encodes the next block of patients while it sends this one: with views holding
+    different patients in different orders, small blocks store exactly what one block does."""
+    pids = [f"P{i:03d}" for i in range(40)]
+    order = np.random.default_rng(1).permutation(40)
+    frames = {
+        VITALS_VIEW.name: rows_of(VITALS_VIEW, [pids[i] for i in order[:30]], 2),  # 30 patients, shuffled
+        LABS_VIEW.name: rows_of(LABS_VIEW, sorted(pids[i] for i in order[25:]), 3),  # the other 10 and 5 more
+        CONTEXT_VIEW.name: rows_of(CONTEXT_VIEW, pids[::3], 4),  # strings too
+    }
+    client = redis.Redis.from_url(redis_url)
+    stored = []
+    try:
+        for prefix, block in (("test-blocks-one", 10_000), ("test-blocks-small", 3)):
+            store = OnlineStore(client, prefix=prefix)
+            assert store.write(frames, chunk=2, block=block) == sum(len(f) for f in frames.values())
+            stored.append({pid: client.hgetall(store.key(pid)) for pid in pids})
+    finally:
+        for key in client.scan_iter("test-blocks-*"):
+            client.delete(key)
+        client.close()
+    one, small = stored
+    assert one == small
+    assert all(one[pid] for pid in pids)  # every patient is in some view
+    assert {len(one[pid]) for pid in pids} == {1, 2, 3}

@@ -303,25 +303,50 @@ class OnlineStore:
         return f"{self.prefix}:patient:{patient_id}"
 
     # ---- writes ----
-    def write(self, rows_by_view: dict[str, pd.DataFrame], *, chunk: int = 500, connections: int = 4) -> int:
+    def write(
+        self, rows_by_view: dict[str, pd.DataFrame], *, chunk: int = 500, connections: int = 4, block: int = 8192
+    ) -> int:
         """Write each view's rows (one per patient), all views of a patient in one HSET, pipelined.
         Returns the number of (patient, view) rows written: a row older than the stored one (by
-        event time, then created time) is not written (the store never goes backwards)."""
+        event time, then created time) is not written (the store never goes backwards).
+
+        Patients go in blocks of ``block``: a thread encodes the next block's rows while this one's
+        commands are sent (the server's time and the client's encoding overlap instead of adding)."""
         names = [n for n, rows in rows_by_view.items() if len(rows)]
         if not names:
             return 0
         views = [feature_view(n) for n in names]
         ids = [rows_by_view[n][v.entity.join_key].to_numpy() for n, v in zip(names, views, strict=True)]
         codes, patients = pd.factorize(np.concatenate(ids))
-        # patients x views of RESP bulk strings; a view without a row for a patient sends "" (left as is)
-        values = np.full((len(patients), len(names)), _bulk(b""), dtype=object)
-        at = 0
-        for j, (name, view) in enumerate(zip(names, views, strict=True)):
-            n = len(ids[j])
-            values[codes[at : at + n], j] = encode_bulks(view, rows_by_view[name])
-            at += n
+        ends = np.cumsum([len(i) for i in ids])
+        view_codes = np.split(codes, ends[:-1])  # per view: each row's patient index
         keys = [_bulk(self.key(str(pid)).encode()) for pid in patients]
-        return self._call_script(keys, names, values, chunk, connections)
+
+        def encoded(lo: int, hi: int) -> np.ndarray:
+            """Patients [lo, hi) x views of RESP bulk strings; a view without a row for a patient
+            sends "" (its field is left as is)."""
+            values = np.full((hi - lo, len(names)), _bulk(b""), dtype=object)
+            for j, (name, view) in enumerate(zip(names, views, strict=True)):
+                c = view_codes[j]
+                sel = np.flatnonzero((c >= lo) & (c < hi))
+                if len(sel) == len(c):
+                    values[c - lo, j] = encode_bulks(view, rows_by_view[name])
+                elif len(sel):
+                    values[c[sel] - lo, j] = encode_bulks(view, rows_by_view[name].iloc[sel])
+            return values
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        n = len(patients)
+        written = 0
+        with ThreadPoolExecutor(1, thread_name_prefix="online-encode") as encoder:
+            pending = encoder.submit(encoded, 0, min(block, n))
+            for lo in range(0, n, block):
+                values = pending.result()
+                if lo + block < n:
+                    pending = encoder.submit(encoded, lo + block, min(lo + 2 * block, n))
+                written += self._call_script(keys[lo : lo + block], names, values, chunk, connections)
+        return written
 
     def _call_script(
         self, keys: list[bytes], fields: list[str], values: np.ndarray, chunk: int, connections: int
