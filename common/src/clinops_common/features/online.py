@@ -335,9 +335,11 @@ class OnlineStore:
                     values[c[sel] - lo, j] = encode_bulks(view, rows_by_view[name].iloc[sel])
             return values
 
+        n = len(patients)
+        if n <= block:  # one block (the streaming featurizer's flushes): nothing to overlap, no thread
+            return self._call_script(keys, names, encoded(0, n), chunk, connections)
         from concurrent.futures import ThreadPoolExecutor
 
-        n = len(patients)
         written = 0
         with ThreadPoolExecutor(1, thread_name_prefix="online-encode") as encoder:
             pending = encoder.submit(encoded, 0, min(block, n))

@@ -21,7 +21,7 @@ from clinops_common.contracts import (
     StrokeResult,
 )
 from clinops_common.features.definitions import LABEL_HORIZON_HOURS, LABEL_VIEW, STREAMING_VIEWS, WINDOWS
-from clinops_common.features.offline import OfflineStore, Snapshot
+from clinops_common.features.offline import OfflineStore, Snapshot, SnapshotNotFound
 from clinops_common.settings import Connections
 from clinops_common.storage import s3_client
 from clinops_featurizer import adapters, inputs
@@ -75,11 +75,12 @@ def input_fingerprint(conns: Connections, args: FeaturizeArgs) -> str:
 def reusable(conns: Connections, args: FeaturizeArgs, fingerprint: str) -> FeaturizeResult | None:
     """The latest snapshot as this run's result when it was made from the same inputs, else None
     (also with ``args.recompute``)."""
-    store = OfflineStore.for_lake(conns)
-    latest = store.latest_id()
-    if args.recompute or latest is None:
+    if args.recompute:
         return None
-    snap = store.snapshot(latest)
+    try:
+        snap = OfflineStore.for_lake(conns).snapshot()  # the latest
+    except SnapshotNotFound:
+        return None
     return _result(args, snap, reused=True) if snap.inputs == fingerprint else None
 
 
