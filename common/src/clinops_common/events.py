@@ -11,9 +11,12 @@ processor's business (it quarantines), so measurement names and units are plain 
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
-from typing import Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import msgspec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from clinops_common.lake import Topic
@@ -131,14 +134,54 @@ def parse_event(topic: str, raw: bytes) -> Event:
 _VALIDATORS = {topic: model.__pydantic_validator__ for topic, model in EVENT_MODELS.items()}
 
 
+def _strict_type(annotation: Any) -> Any:
+    """The msgspec type accepting a subset of what pydantic accepts for ``annotation`` under the
+    events' config (strings non-empty, floats finite, datetimes with a zone)."""
+    if annotation is str:
+        return Annotated[str, msgspec.Meta(min_length=1)]
+    if annotation is float:
+        return Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+    if annotation is AwareDatetime:
+        return Annotated[datetime, msgspec.Meta(tz=True)]
+    if get_origin(annotation) is Literal:
+        return annotation
+    args = get_args(annotation)
+    if get_origin(annotation) in (Union, UnionType) and type(None) in args and len(args) == 2:
+        return _strict_type(next(a for a in args if a is not type(None))) | None
+    raise TypeError(f"no strict decoder for an event field of type {annotation!r}: add it to _strict_type")
+
+
+def _strict_decoder(model: type[Event]) -> msgspec.json.Decoder[Any]:
+    fields = [
+        (name, _strict_type(f.annotation)) if f.is_required() else (name, _strict_type(f.annotation), f.default)
+        for name, f in model.model_fields.items()
+    ]
+    struct = msgspec.defstruct(model.__name__, fields, kw_only=True, forbid_unknown_fields=True)
+    return msgspec.json.Decoder(struct)
+
+
+# Built from the pydantic models, never written by hand: the schema has one definition.
+_STRICT = {topic: _strict_decoder(model) for topic, model in EVENT_MODELS.items()}
+
+
 def check_event(topic: str, raw: bytes) -> None:
     """``parse_event`` for a caller that needs only the verdict (ingest): the same schema and the
-    same ``InvalidEvent``, without the model method's per-call overhead."""
-    validator = _VALIDATORS.get(topic)  # type: ignore[call-overload]
-    if validator is None:
+    same ``InvalidEvent``, at a fraction of the cost.
+
+    A strict msgspec decoder derived from the topic's model answers first: what it accepts, the
+    model accepts too (tests/unit/stream/test_events_strict.py holds it to that), in about a third
+    of the time. Anything it refuses, a lenient form it does not know included, goes to the model,
+    whose verdict and reason stand."""
+    strict = _STRICT.get(topic)  # type: ignore[call-overload]
+    if strict is None:
         raise InvalidEvent("unknown_topic", f"no schema for topic {topic!r}")
     try:
-        validator.validate_json(raw)
+        strict.decode(raw)
+        return
+    except msgspec.DecodeError:
+        pass
+    try:
+        _VALIDATORS[topic].validate_json(raw)  # type: ignore[index]
     except ValidationError as err:
         raise classify_error(err) from None
 

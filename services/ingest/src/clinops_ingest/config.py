@@ -19,7 +19,12 @@ class IngestSettings(BaseSettings):
     max_batch_records: int = Field(20_000, ge=1, description="Flush a partition's batch at this many records.")
     max_batch_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="... or at this many bytes of values.")
     max_batch_age_s: float = Field(10.0, gt=0, description="... or when its oldest record waited this long.")
-    max_buffer_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Flush everything past this much in memory.")
+    max_buffer_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Bytes of values held at most: past half of it in batches every batch is flushed; past"
+        " half of it being written to S3 consuming waits for the writes.",
+    )
     max_poll_records: int = Field(10_000, ge=1, description="Records per poll.")
     metrics_port: int = Field(0, ge=0, description="Serve Prometheus metrics on this port (0: off).")
     idle_exit_s: float = Field(0.0, ge=0, description="Exit after this long without messages (0: run forever).")
