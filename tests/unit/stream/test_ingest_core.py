@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clinops_ingest.core import Batch, Record, bronze_body, bronze_line, render, validate
+from clinops_ingest.core import HOUR_MS, Batch, Record, bronze_body, bronze_line, render, validate
 
 T0 = int(datetime(2026, 1, 1, 9, 58, tzinfo=UTC).timestamp() * 1000)
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
@@ -106,19 +106,24 @@ def test_every_record_lands_in_exactly_one_object(spec: list[tuple[int, bool]]) 
 @given(
     st.lists(
         st.tuples(
-            st.integers(-(10**11), 4 * 10**12),  # record timestamps from before 1970 to 2096
+            st.integers(0, HOUR_MS - 1),  # the millisecond in the hour: every digit of MM:SS.fff
             st.none() | st.binary(max_size=8),  # keys: none, non-UTF-8, quotes, percent signs
             st.sampled_from([b'{"a":1}', b'{"a":\n1}', b'{"a":"%s %d"}', b'{"b":\r\n2}', b"null"]) | st.none(),
         ),
         min_size=1,
         max_size=40,
     ),
+    st.integers(-(10**11) // HOUR_MS, 4 * 10**12 // HOUR_MS),  # the hour: from before 1970 to 2096
+    st.none() | st.integers(0, 39),  # a record in the next hour (render never does it; the body must cope)
     st.sampled_from(["vitals", "labs"]),
     st.integers(0, 11),
 )
 def test_a_bronze_body_is_its_lines_joined(
-    spec: list[tuple[int, bytes | None, bytes | None]], topic: str, part: int
+    spec: list[tuple[int, bytes | None, bytes | None]], hour: int, spill: int | None, topic: str, part: int
 ) -> None:
-    recs = [Record(topic, part, 5 + i, ms, key, value) for i, (ms, key, value) in enumerate(spec)]
+    recs = [
+        Record(topic, part, 5 + i, (hour + (i == spill)) * HOUR_MS + ms, key, value)
+        for i, (ms, key, value) in enumerate(spec)
+    ]
     stamp = "2026-01-02T00:00:00.000Z"
     assert bronze_body(recs, stamp) == b"".join(bronze_line(r, stamp) for r in recs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import io
 import multiprocessing
 import os
@@ -55,6 +56,31 @@ def kafka_consumer_perf(settings: StackSettings, topic: str, messages: int) -> f
     return float(values["fetch.nMsg.sec"])
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident set since it started its interpreter: VmHWM, not getrusage's
+    ru_maxrss, which Linux carries across fork and exec, so that a spawned child would report the
+    parent's size at the spawn (1.1 GB here: the bench's generated events)."""
+    with open("/proc/self/status") as status:
+        line = next(row for row in status if row.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+class _GcClock:
+    """Time spent in the cyclic garbage collector, and its collections by generation (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+            self.collections[info["generation"]] += 1
+
+
 def _consumer(env: dict[str, str], processes: int, out: Any) -> None:
     """One ingest consumer of the bench group in a fresh interpreter (so its peak RSS is its own)."""
     os.environ.update(env)
@@ -72,6 +98,8 @@ def _consumer(env: dict[str, str], processes: int, out: Any) -> None:
         session_timeout_ms=45_000,  # a loaded machine must not turn the run into rebalances
     )
     ingest = Ingestor(settings, Connections(), configure("bench"))
+    gc_clock = _GcClock()
+    gc.callbacks.append(gc_clock)
     if CPROFILE:
         import cProfile
         import pstats
@@ -87,12 +115,15 @@ def _consumer(env: dict[str, str], processes: int, out: Any) -> None:
         asyncio.run(ingest.run())
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime
-    out.put((ingest.consumed, ingest.first_message_at, ingest.last_commit_at, usage.ru_maxrss / 1024, cpu))
+    gc.callbacks.remove(gc_clock)
+    stats = (ingest.consumed, ingest.first_message_at, ingest.last_commit_at, _peak_rss_mb(), cpu)
+    out.put((*stats, gc_clock.seconds, gc_clock.collections))
 
 
-def run_consumers(env: dict[str, str], processes: int) -> tuple[float, float, float]:
+def run_consumers(env: dict[str, str], processes: int) -> tuple[float, float, float, float, list[int]]:
     """(events/s from the first message to the last commit, peak RSS in MB summed over the
-    consumers, their CPU seconds)."""
+    consumers, their CPU seconds, their seconds in the garbage collector, its collections by
+    generation)."""
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     procs = [ctx.Process(target=_consumer, args=(env, processes, out)) for _ in range(processes)]
@@ -105,7 +136,14 @@ def run_consumers(env: dict[str, str], processes: int) -> tuple[float, float, fl
     assert consumed >= EVENTS, consumed
     first = min(r[1] for r in results if r[1] is not None)
     last = max(r[2] for r in results if r[2] is not None)
-    return EVENTS / (last - first), sum(r[3] for r in results), sum(r[4] for r in results)
+    collections = [sum(r[6][g] for r in results) for g in range(3)]
+    return (
+        EVENTS / (last - first),
+        sum(r[3] for r in results),
+        sum(r[4] for r in results),
+        sum(r[5] for r in results),
+        collections,
+    )
 
 
 def main() -> None:
@@ -124,7 +162,7 @@ def main() -> None:
         kafka_rate = kafka_consumer_perf(settings, f"{PREFIX}vitals", EVENTS)
 
         load = os.getloadavg()[0]
-        ingest_rate, peak_rss_mb, cpu_s = run_consumers(conns.as_env(), PROCESSES)
+        ingest_rate, peak_rss_mb, cpu_s, gc_s, collections = run_consumers(conns.as_env(), PROCESSES)
 
         print(f"events={EVENTS}", flush=True)
         print(f"ingest_processes={PROCESSES}")
@@ -133,7 +171,10 @@ def main() -> None:
         print(f"kafka_consumer_perf_events_per_s={kafka_rate:.0f}")
         print(f"ingest_vs_kafka_ratio={ingest_rate / kafka_rate:.3f}")
         print(f"ingest_peak_rss_mb={peak_rss_mb:.0f}")
-        print(f"ingest_cpu_us_per_event={cpu_s / EVENTS * 1e6:.1f}", flush=True)
+        print(f"ingest_cpu_us_per_event={cpu_s / EVENTS * 1e6:.1f}")
+        print(f"ingest_gc_seconds={gc_s:.2f}")
+        for generation, count in enumerate(collections):  # 0: young ... 2: full
+            print(f"ingest_gc_collections_gen{generation}={count}", flush=True)
         if not PROCESSOR:
             return
 
