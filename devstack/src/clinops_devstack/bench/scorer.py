@@ -225,8 +225,12 @@ def histograms(url: str) -> dict[str, dict[float, float]]:
     return out
 
 
-def histogram_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
-    """Prometheus's histogram_quantile over the increase between two scrapes (linear in a bucket)."""
+def histogram_quantile(
+    before: dict[float, float], after: dict[float, float], q: float, *, interpolate: bool = True
+) -> float:
+    """Prometheus's histogram_quantile over the increase between two scrapes (linear in a bucket);
+    without ``interpolate``, the upper bound of the bucket holding the quantile (for counts, where
+    the linear guess inside a bucket such as (0, 1] says 0.5 rows)."""
     les = sorted(after)
     counts = [after[le] - before.get(le, 0.0) for le in les]
     total = counts[-1] if counts else 0.0
@@ -238,6 +242,8 @@ def histogram_quantile(before: dict[float, float], after: dict[float, float], q:
         if c >= rank:
             if le == float("inf"):
                 return prev_le
+            if not interpolate:
+                return le
             return prev_le + (le - prev_le) * (rank - prev_c) / max(c - prev_c, 1e-12)
         prev_le, prev_c = le, c
     return les[-2] if len(les) > 1 else float("nan")
@@ -389,7 +395,10 @@ def main() -> None:  # noqa: PLR0915 - one straight script, step by step
             ):
                 facts[key] = round(1000 * histogram_quantile(before.get(metric, {}), after.get(metric, {}), 0.99), 3)
             rows_q = histogram_quantile(
-                before.get("clinops_scorer_audit_batch_rows", {}), after.get("clinops_scorer_audit_batch_rows", {}), 0.5
+                before.get("clinops_scorer_audit_batch_rows", {}),
+                after.get("clinops_scorer_audit_batch_rows", {}),
+                0.5,
+                interpolate=False,
             )
             facts["audit_rows_per_commit_p50"] = round(rows_q, 2)
             facts["responses_ok"] = len(ok)
