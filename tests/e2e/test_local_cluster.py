@@ -347,8 +347,11 @@ def _assert_spark_ran_for_real(cluster: Any, pipeline: str, image: str) -> None:
         status = apps[stage].get("status") or {}
         assert status["applicationState"]["state"] == "COMPLETED", (stage, status)
         executors = status.get("executorState") or {}
-        assert executors, (stage, status)  # the driver asked for executor pods and they ran
-        assert set(executors.values()) <= {"COMPLETED", "RUNNING"}, (stage, executors)
+        # The driver asked for executor pods and the job completed on them (a Spark-on-Kubernetes
+        # driver has no local executor to fall back on). Their recorded state is not asserted:
+        # spark-operator marks an executor that exits as the driver finishes FAILED at times
+        # although it completed (kubeflow/spark-operator#2277; seen here once in a green run).
+        assert executors, (stage, status)
         driver = get(cluster.kubectl, "pod", status["driverInfo"]["podName"], NAMESPACE)
         assert driver is not None, (stage, status["driverInfo"])
         assert driver["spec"]["nodeName"] == node.NODE_NAME, stage
