@@ -350,7 +350,7 @@ def _assert_spark_ran_for_real(cluster: Any, pipeline: str, image: str) -> None:
         # The driver asked for executor pods and the job completed on them (a Spark-on-Kubernetes
         # driver has no local executor to fall back on). Their recorded state is not asserted:
         # spark-operator marks an executor that exits as the driver finishes FAILED at times
-        # although it completed (kubeflow/spark-operator#2277; seen here once in a green run).
+        # although it completed (kubeflow/spark-operator#2277; seen here once, the application COMPLETED).
         assert executors, (stage, status)
         driver = get(cluster.kubectl, "pod", status["driverInfo"]["podName"], NAMESPACE)
         assert driver is not None, (stage, status["driverInfo"])
