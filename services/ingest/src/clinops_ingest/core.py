@@ -84,13 +84,12 @@ def _minute_second_milli(rem: Any) -> list[bytes]:
     import numpy as np
 
     minute, second, milli = rem // 60_000, rem // 1000 % 60, rem % 1000
-    digits = np.full((len(rem), 9), ord(":"), dtype=np.uint8)  # MM:SS.fff
+    digits = np.full((len(rem), 9), ord(":"), dtype=np.uint8)  # MM:SS.fff, columns 2 and 5 the separators
     digits[:, 5] = ord(".")
-    for col, digit in enumerate(
-        (minute // 10, minute % 10, None, second // 10, second % 10, None, milli // 100, milli // 10 % 10, milli % 10)
-    ):
-        if digit is not None:
-            digits[:, col] = digit + ord("0")
+    columns = {0: minute // 10, 1: minute % 10, 3: second // 10, 4: second % 10}
+    columns |= {6: milli // 100, 7: milli // 10 % 10, 8: milli % 10}
+    for col, digit in columns.items():
+        digits[:, col] = digit + ord("0")
     stamps: list[bytes] = digits.view("S9").ravel().tolist()
     return stamps
 
